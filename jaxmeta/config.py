@@ -1,0 +1,152 @@
+"""Run configuration: one dataclass, named presets, and validation before any compile.
+
+Every field is a command-line flag (``inner_lr`` is ``--inner-lr``). Values come from,
+in increasing priority: the dataclass defaults (the MAML sinusoid settings), a
+``--preset``, and flags given explicitly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Optional
+
+from jaxmeta.errors import ConfigError
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """A whole run. Defaults: MAML on sinusoid regression (Finn et al. 2017, sec. 5.1)."""
+  task: str = "sinusoid"
+  algo: str = "maml"
+  model: str = "auto"              # "auto": the model the task's paper used
+  hidden: tuple = (40, 40)         # MLP hidden widths
+  ways: int = 5                    # N, classification tasks only
+  shots: int = 10                  # K support examples (per class for classification)
+  query: int = 10                  # query examples (per class for classification)
+  inner_lr: float = 0.01           # alpha
+  inner_steps: int = 1             # k during meta-training
+  meta_batch_size: int = 25
+  optimizer: str = "adam"
+  outer_lr: float = 1e-3           # beta
+  steps: int = 70000
+  seed: int = 0
+  steps_per_call: int = 500        # meta-steps per jitted dispatch (lax.scan)
+  task_axis: str = "vmap"          # vmap | map | auto
+  remat: bool = False
+  log_every: int = 1000
+  checkpoint_every: Optional[int] = None   # steps; None: every ~10 s of training
+  eval_shots: int = 5
+  eval_query: int = 100
+  eval_steps: tuple = (1, 5, 10)
+  eval_tasks: int = 1000
+  baseline: str = "none"           # "pretrained": also train the MAML paper's baseline
+  preset: Optional[str] = None
+
+  # Fields that may change between a run and its resumption.
+  RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "eval_shots", "eval_query",
+                       "eval_steps", "eval_tasks", "baseline", "preset")
+
+  def to_json(self) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+  @classmethod
+  def from_json(cls, data: dict) -> "Config":
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for k, v in data.items():
+      if k in names:
+        kwargs[k] = tuple(v) if isinstance(v, list) else v
+    return cls(**kwargs)
+
+  def replace(self, **changes) -> "Config":
+    return dataclasses.replace(self, **changes)
+
+  def differences(self, other: "Config") -> list[str]:
+    """Fields (other than the resumable ones) whose values differ."""
+    a, b = self.to_json(), other.to_json()
+    return [k for k in a if k not in self.RESUMABLE_CHANGES and a[k] != b.get(k)]
+
+
+# Named paper settings. Later issues add image presets here.
+PRESETS: dict[str, dict] = {
+    "maml-sinusoid": dict(task="sinusoid", algo="maml", shots=10, query=10, inner_lr=0.01,
+                          inner_steps=1, meta_batch_size=25, outer_lr=1e-3, steps=70000,
+                          baseline="pretrained"),
+    "fomaml-sinusoid": dict(task="sinusoid", algo="fomaml", shots=10, query=10, inner_lr=0.01,
+                            inner_steps=1, meta_batch_size=25, outer_lr=1e-3, steps=70000),
+    "reptile-sinusoid": dict(task="sinusoid", algo="reptile", shots=10, query=10, inner_lr=0.01,
+                             inner_steps=5, meta_batch_size=25, outer_lr=1e-3, steps=70000),
+    "pretrained-sinusoid": dict(task="sinusoid", algo="pretrained", shots=10, query=10,
+                                inner_lr=0.01, meta_batch_size=25, outer_lr=1e-3, steps=70000),
+}
+
+DESCRIPTIONS: dict[str, str] = {
+    "maml-sinusoid": "Finn et al. 2017 sec. 5.1: MLP 40-40, alpha 0.01, 1 step, K=10, batch 25, Adam 1e-3, 70k steps",
+    "fomaml-sinusoid": "first-order MAML with the maml-sinusoid settings",
+    "reptile-sinusoid": "Reptile, 5 inner SGD steps, otherwise the maml-sinusoid settings",
+    "pretrained-sinusoid": "the MAML paper's joint-training baseline on sinusoids",
+}
+
+
+def _positive_int(name, v):
+  if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+    raise ConfigError(f"--{name.replace('_', '-')}", f"must be a positive integer, got {v!r}")
+
+
+def _positive_float(name, v):
+  if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or v != v or v == float("inf"):
+    raise ConfigError(f"--{name.replace('_', '-')}", f"must be a positive finite number, got {v!r}")
+
+
+def validate(config: Config, *, tasks=(), algorithms=(), models=()) -> Config:
+  """Checks every field; raises :class:`ConfigError` naming the flag and what is allowed.
+
+  ``tasks``, ``algorithms`` and ``models`` are the registered names (see
+  :mod:`jaxmeta.registry`).
+  """
+  if tasks and config.task not in tasks:
+    raise ConfigError("--task", f"unknown task {config.task!r}; choose one of {', '.join(sorted(tasks))}")
+  if algorithms and config.algo not in algorithms:
+    raise ConfigError("--algo", f"unknown algorithm {config.algo!r}; choose one of {', '.join(sorted(algorithms))}")
+  if models and config.model != "auto" and config.model not in models:
+    raise ConfigError("--model", f"unknown model {config.model!r}; choose auto or one of {', '.join(sorted(models))}")
+  for name in ("ways", "shots", "query", "meta_batch_size", "steps", "steps_per_call",
+               "log_every", "eval_shots", "eval_query", "eval_tasks"):
+    _positive_int(name, getattr(config, name))
+  if isinstance(config.inner_steps, bool) or not isinstance(config.inner_steps, int) or config.inner_steps < 0:
+    raise ConfigError("--inner-steps", f"must be a non-negative integer, got {config.inner_steps!r}")
+  if config.checkpoint_every is not None:
+    _positive_int("checkpoint_every", config.checkpoint_every)
+  for name in ("inner_lr", "outer_lr"):
+    _positive_float(name, getattr(config, name))
+  if config.optimizer not in OPTIMIZERS:
+    raise ConfigError("--optimizer", f"must be one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}")
+  if config.task_axis not in ("vmap", "map", "auto"):
+    raise ConfigError("--task-axis", f"must be one of vmap, map, auto, got {config.task_axis!r}")
+  if config.baseline not in ("none", "pretrained"):
+    raise ConfigError("--baseline", f"must be none or pretrained, got {config.baseline!r}")
+  if not config.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in config.hidden):
+    raise ConfigError("--hidden", f"must be comma-separated positive integers, got {config.hidden!r}")
+  if not config.eval_steps or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in config.eval_steps):
+    raise ConfigError("--eval-steps", f"must be comma-separated non-negative integers, got {config.eval_steps!r}")
+  if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
+    raise ConfigError("--seed", f"must be a non-negative integer, got {config.seed!r}")
+  return config
+
+
+def from_preset(name: Optional[str], **overrides) -> Config:
+  """Defaults, then the preset's values, then ``overrides`` (flags given explicitly)."""
+  values = {}
+  if name is not None:
+    if name not in PRESETS:
+      raise ConfigError("--preset", f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}")
+    values.update(PRESETS[name])
+    values["preset"] = name
+  values.update({k: v for k, v in overrides.items() if v is not None})
+  return Config(**values)
+
+
+def dumps(config: Config) -> str:
+  return json.dumps(config.to_json(), indent=2, sort_keys=True)

@@ -1,0 +1,198 @@
+"""Library-style training and evaluation of a :class:`~jaxmeta.config.Config` run.
+
+This is what ``jaxmeta train`` and ``jaxmeta eval`` call; everything here is host-side
+(files, logging, progress) around the pure jitted functions of :mod:`jaxmeta.train`.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxmeta import checkpoint, registry
+from jaxmeta.config import Config, validate
+from jaxmeta.errors import CheckpointError, ConfigError, TrainingDivergedError
+from jaxmeta.train import TrainState, evaluate, init_state, make_train_loop, summarize
+
+CHECKPOINT_SECONDS = 10.0
+BASELINE_DIR = "baseline-pretrained"
+
+# Post-adaptation MSE of Finn et al. 2017 (sinusoid, K = 5 at test) after 1 / 5 / 10 steps.
+PAPER_SINUSOID_K5 = {"maml": {1: 0.67, 5: 0.38, 10: 0.35},
+                     "pretrained": {1: 2.41, 5: 2.23, 10: 2.19}}
+
+
+def keys_for(config: Config):
+  """(training seed key, evaluation key), both from ``config.seed``."""
+  train_key, eval_key = jax.random.split(jax.random.key(config.seed))
+  return train_key, eval_key
+
+
+def _state_template(config, task, algo, optimizer):
+  """Shapes of the train state without computing (or compiling) anything."""
+  return jax.eval_shape(lambda k: init_state(k, task, algo, optimizer), jax.random.key(0))
+
+
+def prepare_workdir(config: Config, workdir: Optional[Path], force: bool = False):
+  """Validates the workdir against ``config`` and reads its checkpoint, if any.
+
+  Returns the raw checkpoint payload target check result: ``True`` when a checkpoint
+  will be resumed. Raises before anything is compiled and never modifies a run it
+  refuses.
+  """
+  if workdir is None:
+    return False
+  workdir = Path(workdir)
+  if workdir.exists() and not workdir.is_dir():
+    raise ConfigError("--workdir", f"{workdir} exists and is not a directory")
+  cfg_path = workdir / "config.json"
+  if cfg_path.exists():
+    try:
+      old = Config.from_json(json.loads(cfg_path.read_text()))
+    except (ValueError, TypeError) as e:
+      raise CheckpointError(f"{cfg_path} is unreadable ({e}); pass --force to start a new run there") from e
+    diff = old.differences(config)
+    if diff and not force:
+      detail = ", ".join(f"{k}: {getattr(old, k)!r} -> {getattr(config, k)!r}" for k in diff)
+      raise ConfigError("--workdir", f"{workdir} holds a run with a different config ({detail}); "
+                        "use another --workdir, or --force to discard that run and start over")
+    if diff and force:
+      for name in (checkpoint.CHECKPOINT_NAME, "metrics.jsonl"):
+        (workdir / name).unlink(missing_ok=True)
+      shutil.rmtree(workdir / BASELINE_DIR, ignore_errors=True)
+  return checkpoint.has_checkpoint(workdir)
+
+
+def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False,
+          progress: bool = True, log=print) -> TrainState:
+  """Trains ``config`` (resuming from ``workdir`` when it holds a checkpoint).
+
+  Raises:
+    ConfigError, CheckpointError: before anything is compiled.
+    TrainingDivergedError: the meta-loss became NaN/inf; the last checkpoint is kept.
+  """
+  validate(config, **registry.names())
+  task = registry.build_task(config, "train")
+  algo = registry.build_algorithm(config, task)
+  optimizer = registry.build_optimizer(config)
+  resume = prepare_workdir(config, workdir, force)
+  template = _state_template(config, task, algo, optimizer)
+  train_key, _ = keys_for(config)
+  if resume:
+    state = checkpoint.load_checkpoint(workdir, template)
+    start = int(state.step)
+    log(f"resumed from step {start}")
+    checkpoint.trim_metrics(Path(workdir) / "metrics.jsonl", start)
+  else:
+    state = None
+    start = 0
+  if workdir is not None:
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    checkpoint.atomic_write_json(Path(workdir) / "config.json", config.to_json())
+  if state is None:
+    state = init_state(jax.random.fold_in(train_key, -1 % 2**31), task, algo, optimizer)
+
+  chunk = min(config.steps_per_call, config.log_every, config.checkpoint_every or config.steps_per_call)
+  loops = {}
+  last_ckpt_time = time.time()
+  last_log_step, log_time, log_losses = start, time.time(), []
+  bar = tqdm(total=config.steps, initial=start, desc=f"{config.algo} on {config.task}",
+             disable=not progress, unit="step", dynamic_ncols=True, file=sys.stderr)
+  while int(state.step) < config.steps:
+    step0 = int(state.step)
+    n = min(chunk - step0 % chunk, config.steps - step0)
+    if n not in loops:
+      loops[n] = make_train_loop(task, algo, optimizer, config.meta_batch_size, n,
+                                 task_axis=config.task_axis)
+    new_state, metrics = loops[n](state, train_key)
+    losses = np.asarray(metrics["loss"])
+    if not np.all(np.isfinite(losses)):
+      bad = int(np.argmax(~np.isfinite(losses)))
+      bar.close()
+      raise TrainingDivergedError(step0 + bad + 1, float(losses[bad]))
+    state = new_state
+    step = step0 + n
+    bar.update(n)
+    log_losses.append(losses)
+    if step // config.log_every > last_log_step // config.log_every or step == config.steps:
+      now = time.time()
+      record = {"step": step, "loss": float(np.concatenate(log_losses).mean()),
+                "steps_per_s": (step - last_log_step) / max(now - log_time, 1e-9)}
+      for k, v in metrics.items():
+        if k != "loss":
+          record[k] = float(np.asarray(v).mean())
+      bar.set_postfix(loss=f"{record['loss']:.4g}")
+      if workdir is not None:
+        checkpoint.append_metrics(Path(workdir) / "metrics.jsonl", record)
+      last_log_step, log_time, log_losses = step, now, []
+    if workdir is not None:
+      due = (config.checkpoint_every is not None and
+             step // config.checkpoint_every > step0 // config.checkpoint_every)
+      due = due or (config.checkpoint_every is None and time.time() - last_ckpt_time >= CHECKPOINT_SECONDS)
+      if due or step == config.steps:
+        checkpoint.save_checkpoint(workdir, state)
+        last_ckpt_time = time.time()
+  bar.close()
+  if workdir is not None and start >= config.steps and not checkpoint.has_checkpoint(workdir):
+    checkpoint.save_checkpoint(workdir, state)
+  return state
+
+
+def evaluate_run(config: Config, params, *, split: str = "test", eval_steps=None,
+                 num_tasks: Optional[int] = None, seed: Optional[int] = None) -> dict:
+  """Evaluates ``params`` on fresh tasks; returns the results JSON of ``jaxmeta eval``."""
+  eval_steps = tuple(config.eval_steps if eval_steps is None else eval_steps)
+  num_tasks = config.eval_tasks if num_tasks is None else num_tasks
+  task = registry.build_task(config, split, for_eval=True)
+  algo = registry.build_algorithm(config, task)
+  _, eval_key = keys_for(config if seed is None else config.replace(seed=seed))
+  curves = evaluate(task, algo, params, eval_key, num_tasks, max(eval_steps))
+  return {"task": config.task, "algo": config.algo, "metric": task.metric_name,
+          "n_tasks": int(num_tasks), "shots": config.eval_shots, "query": config.eval_query,
+          "split": split,
+          "by_steps": {str(s): summarize(curves[:, s]) for s in eval_steps}}
+
+
+def load_run(workdir: Path):
+  """(config, params) of the run in ``workdir``; errors name the file."""
+  workdir = Path(workdir)
+  cfg_path = workdir / "config.json"
+  if not cfg_path.exists():
+    raise ConfigError("--workdir", f"{workdir} holds no run (no config.json); train one with "
+                      f"`jaxmeta train --workdir {workdir}`")
+  try:
+    config = Config.from_json(json.loads(cfg_path.read_text()))
+  except (ValueError, TypeError) as e:
+    raise CheckpointError(f"{cfg_path} is unreadable: {e}") from e
+  validate(config, **registry.names())
+  if not checkpoint.has_checkpoint(workdir):
+    raise CheckpointError(f"{workdir} has no checkpoint yet; train it first")
+  task = registry.build_task(config, "train")
+  algo = registry.build_algorithm(config, task)
+  template = _state_template(config, task, algo, registry.build_optimizer(config))
+  state = checkpoint.load_checkpoint(workdir, template)
+  return config, state.params
+
+
+def format_table(results: dict[str, dict], paper: Optional[dict] = None) -> str:
+  """A small text table: one row per algorithm, one column per number of steps."""
+  steps = sorted({int(s) for r in results.values() for s in r["by_steps"]})
+  metric = next(iter(results.values()))["metric"]
+  head = f"{'algorithm':<12}" + "".join(f"{f'{s} step' + ('s' if s != 1 else ''):>28}" for s in steps)
+  lines = [f"post-adaptation {metric} (mean ± 95% CI, median in brackets; paper in parentheses)", head]
+  for name, r in results.items():
+    cells = []
+    for s in steps:
+      b = r["by_steps"][str(s)]
+      ref = paper.get(name, {}).get(s) if paper else None
+      cell = f"{b['mean']:.3f}±{b['ci95']:.3f} [{b['median']:.2f}]" + (f" ({ref})" if ref is not None else "")
+      cells.append(f"{cell:>28}")
+    lines.append(f"{name:<12}" + "".join(cells))
+  return "\n".join(lines)

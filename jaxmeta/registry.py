@@ -1,0 +1,102 @@
+"""Name -> factory tables for tasks, models and algorithms, used by the CLI.
+
+Adding a method is one ``register_*`` call; the training loop never changes.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import optax
+
+from jaxmeta import algorithms, models, tasks
+from jaxmeta.config import Config
+from jaxmeta.errors import ConfigError
+
+# (config, split, for_eval) -> TaskDistribution. split is "train" | "val" | "test".
+TASKS: dict[str, Callable] = {}
+# (config, task) -> flax module
+MODELS: dict[str, Callable] = {}
+# (config, model, task) -> Algorithm
+ALGORITHMS: dict[str, Callable] = {}
+# task name -> model used when --model auto
+DEFAULT_MODEL: dict[str, str] = {}
+
+
+def register_task(name: str, default_model: str):
+  def deco(fn):
+    TASKS[name] = fn
+    DEFAULT_MODEL[name] = default_model
+    return fn
+  return deco
+
+
+def register_model(name: str):
+  def deco(fn):
+    MODELS[name] = fn
+    return fn
+  return deco
+
+
+def register_algorithm(name: str):
+  def deco(fn):
+    ALGORITHMS[name] = fn
+    return fn
+  return deco
+
+
+@register_task("sinusoid", default_model="mlp")
+def _sinusoid(config: Config, split: str = "train", for_eval: bool = False):
+  del split  # every sinusoid task is fresh
+  if for_eval:
+    return tasks.sinusoid(shots=config.eval_shots, query=config.eval_query)
+  return tasks.sinusoid(shots=config.shots, query=config.query)
+
+
+@register_model("mlp")
+def _mlp(config: Config, task):
+  return models.MLP(tuple(config.hidden), task.output_size)
+
+
+@register_algorithm("maml")
+def _maml(config, model, task):
+  return algorithms.maml(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+                         remat=config.remat)
+
+
+@register_algorithm("fomaml")
+def _fomaml(config, model, task):
+  return algorithms.fomaml(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+                           remat=config.remat)
+
+
+@register_algorithm("reptile")
+def _reptile(config, model, task):
+  return algorithms.reptile(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps)
+
+
+@register_algorithm("pretrained")
+def _pretrained(config, model, task):
+  return algorithms.pretrained(model, task, inner_lr=config.inner_lr)
+
+
+def build_task(config: Config, split: str = "train", for_eval: bool = False):
+  return TASKS[config.task](config, split, for_eval)
+
+
+def build_algorithm(config: Config, task):
+  model_name = DEFAULT_MODEL[config.task] if config.model == "auto" else config.model
+  model = MODELS[model_name](config, task)
+  return ALGORITHMS[config.algo](config, model, task)
+
+
+def build_optimizer(config: Config) -> optax.GradientTransformation:
+  if config.optimizer == "adam":
+    return optax.adam(config.outer_lr)
+  if config.optimizer == "sgd":
+    return optax.sgd(config.outer_lr)
+  raise ConfigError("--optimizer", f"must be adam or sgd, got {config.optimizer!r}")
+
+
+def names():
+  """Registered names, for :func:`jaxmeta.config.validate`."""
+  return dict(tasks=tuple(TASKS), algorithms=tuple(ALGORITHMS), models=tuple(MODELS))

@@ -1,0 +1,67 @@
+"""The three small interfaces everything in jaxmeta is built from.
+
+A meta-learning method is a few pure functions; :func:`jaxmeta.train.make_train_step`
+composes them with an optax optimizer into one jitted step. Nothing here holds state.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+
+PyTree = Any
+Params = PyTree
+Metrics = dict
+
+
+class Episode(NamedTuple):
+  """One task: a support set to adapt on and a query set to score on.
+
+  For regression ``*_x`` is ``[n, d_in]`` and ``*_y`` is ``[n, d_out]``; for N-way
+  classification ``*_x`` is ``[n, H, W, C]`` and ``*_y`` holds int32 labels in ``0..N-1``.
+  A meta-batch of episodes is the same structure with a leading task axis.
+  """
+  support_x: jax.Array
+  support_y: jax.Array
+  query_x: jax.Array
+  query_y: jax.Array
+
+
+class TaskDistribution(NamedTuple):
+  """A distribution over tasks, sampled by a pure function of a PRNG key.
+
+  Attributes:
+    name: registry name, e.g. ``"sinusoid"``.
+    sample: ``key -> Episode`` for one task; pure and vmappable, so it is traced into
+      the jitted train step (no host data pipeline).
+    loss: ``(predictions, targets) -> scalar`` minimised by training.
+    metric: ``(predictions, targets) -> scalar`` reported by evaluation.
+    metric_name: ``"mse"`` or ``"accuracy"``.
+    output_size: model output width (1 for the sinusoid, N for N-way).
+  """
+  name: str
+  sample: Callable[[jax.Array], Episode]
+  loss: Callable[[jax.Array, jax.Array], jax.Array]
+  metric: Callable[[jax.Array, jax.Array], jax.Array]
+  metric_name: str
+  output_size: int
+
+
+class Algorithm(NamedTuple):
+  """A meta-learning method as three pure functions over a parameter pytree.
+
+  Attributes:
+    name: registry name, e.g. ``"maml"``.
+    init: ``(key, episode) -> params`` builds the meta-parameters from one example task.
+    meta_grad: ``(params, episode, key) -> (grads, metrics)`` for ONE task. ``grads``
+      has the structure of ``params`` and is what the optimizer receives (for Reptile
+      it is ``(theta - W) / alpha``). ``metrics`` is a dict of scalars and must hold
+      ``"loss"``. The train step vmaps this over the meta-batch and averages.
+    evaluate: ``(params, episode, num_steps) -> metric[num_steps + 1]``: the task's
+      metric on the query set after ``0..num_steps`` adaptation steps on the support
+      set. ``num_steps`` is static. Methods without adaptation return a constant array.
+  """
+  name: str
+  init: Callable[[jax.Array, Episode], Params]
+  meta_grad: Callable[[Params, Episode, jax.Array], tuple[Params, Metrics]]
+  evaluate: Callable[[Params, Episode, int], jax.Array]
