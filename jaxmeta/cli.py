@@ -43,6 +43,11 @@ def _add_train_args(p: argparse.ArgumentParser):
   g.add_argument("--steps-per-call", type=int, help="meta-steps per jitted dispatch (lax.scan)")
   g.add_argument("--task-axis", help="vmap | map | auto: how tasks are batched")
   g.add_argument("--remat", action="store_const", const=True, help="rematerialise inner steps")
+  g.add_argument("--filters", type=int, help="Conv-4 channels (default 64)")
+  g.add_argument("--norm", help="Conv-4 normalisation: batch (transductive, as the MAML code) | "
+                 "none | support (support-set statistics only)")
+  g.add_argument("--conv-impl", help="auto | lax | patches: convolution implementation "
+                 "(auto: patches+matmul on CPU, lax.conv on GPU/TPU)")
   g.add_argument("--log-every", type=int)
   g.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default ~10 s)")
   g.add_argument("--eval-shots", type=int, help="K at evaluation after training (default 5)")
@@ -50,6 +55,20 @@ def _add_train_args(p: argparse.ArgumentParser):
   g.add_argument("--eval-steps", type=_int_list, help="adaptation steps to report, e.g. 1,5,10")
   g.add_argument("--eval-tasks", type=int)
   g.add_argument("--baseline", help="none | pretrained: also train the MAML paper's baseline")
+  d = p.add_argument_group("image data (see jaxmeta.data.omniglot)")
+  d.add_argument("--data-dir", help="where the official data files are "
+                 "(default: $JAXMETA_DATA, else ~/.cache/jaxmeta/data)")
+  d.add_argument("--cache-dir", help="decoded-image cache (default: ~/.cache/jaxmeta)")
+  d.add_argument("--data-source", help="files (official zips or folders) | tfds")
+  d.add_argument("--download", action="store_const", const=True,
+                 help="download missing official files first (sha256-verified)")
+  d.add_argument("--image-size", type=int, help="resize images to this side (default 28)")
+  d.add_argument("--rotation", help="classes (rotated train characters are new classes) | "
+                 "per-task (one random rotation per class per task) | none")
+  d.add_argument("--split", help="class split: small-sets | lake-small | lake | holdout:ALPHABET | "
+                 "random:TRAIN,VAL,TEST | maml | reptile (default small-sets)")
+  d.add_argument("--within-alphabet", action="store_const", const=True,
+                 help="draw all N classes of a task from one alphabet")
   p.add_argument("--workdir", type=Path, help="run directory (config, metrics, checkpoints)")
   p.add_argument("--force", action="store_true", help="discard a different run in --workdir")
   p.add_argument("--no-progress", action="store_true")
@@ -134,8 +153,15 @@ def cmd_presets(args) -> int:
   return 0
 
 
+class _Parser(argparse.ArgumentParser):
+  """argparse with the one-line error format of the rest of the CLI (exit status 2)."""
+
+  def error(self, message):
+    self.exit(2, f"jaxmeta: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog="jaxmeta", description="Meta-learning in pure JAX.")
+  parser = _Parser(prog="jaxmeta", description="Meta-learning in pure JAX.")
   sub = parser.add_subparsers(dest="command")
   p = sub.add_parser("train", help="meta-train (default: MAML on sinusoid regression)")
   _add_train_args(p)
@@ -145,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.set_defaults(run=cmd_eval)
   p = sub.add_parser("presets", help="list the named paper settings")
   p.set_defaults(run=cmd_presets)
+  import jaxmeta.data.commands  # noqa: F401  (registers download, eval-lake)
   for name, (add_args, run) in EXTRA_COMMANDS.items():
     p = sub.add_parser(name)
     add_args(p)
@@ -154,7 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
   parser = build_parser()
-  args = parser.parse_args(argv)
+  try:
+    args = parser.parse_args(argv)
+  except SystemExit as e:  # argparse: --help (0) or a malformed flag (2, one line printed)
+    return int(e.code or 0)
   if getattr(args, "run", None) is None:
     parser.print_help()
     return 2

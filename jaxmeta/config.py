@@ -35,6 +35,9 @@ class Config:
   steps_per_call: int = 500        # meta-steps per jitted dispatch (lax.scan)
   task_axis: str = "vmap"          # vmap | map | auto
   remat: bool = False
+  filters: int = 64                # Conv-4 channels
+  norm: str = "batch"              # batch (transductive, MAML code) | none | support
+  conv_impl: str = "auto"          # auto (patches on CPU, lax.conv elsewhere) | lax | patches
   log_every: int = 1000
   checkpoint_every: Optional[int] = None   # steps; None: every ~10 s of training
   eval_shots: int = 5
@@ -42,11 +45,21 @@ class Config:
   eval_steps: tuple = (1, 5, 10)
   eval_tasks: int = 1000
   baseline: str = "none"           # "pretrained": also train the MAML paper's baseline
+  # Image data (jaxmeta.data): where the files are, and the class definitions.
+  data_dir: Optional[str] = None   # None: $JAXMETA_DATA, else ~/.cache/jaxmeta/data
+  cache_dir: Optional[str] = None  # decoded-array cache; None: ~/.cache/jaxmeta
+  data_source: str = "files"       # files (official zips/folders) | tfds
+  download: bool = False           # fetch missing official files first
+  image_size: int = 28             # images resized to image_size x image_size
+  rotation: str = "classes"        # classes (train rotations = new classes) | per-task | none
+  split: str = "small-sets"        # class split protocol, see jaxmeta.data.omniglot
+  within_alphabet: bool = False    # all N classes of a task from one alphabet
   preset: Optional[str] = None
 
   # Fields that may change between a run and its resumption.
   RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "eval_shots", "eval_query",
-                       "eval_steps", "eval_tasks", "baseline", "preset")
+                       "eval_steps", "eval_tasks", "baseline", "preset",
+                       "data_dir", "cache_dir", "download")
 
   def to_json(self) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -131,6 +144,20 @@ def validate(config: Config, *, tasks=(), algorithms=(), models=()) -> Config:
     raise ConfigError("--hidden", f"must be comma-separated positive integers, got {config.hidden!r}")
   if not config.eval_steps or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in config.eval_steps):
     raise ConfigError("--eval-steps", f"must be comma-separated non-negative integers, got {config.eval_steps!r}")
+  _positive_int("filters", config.filters)
+  if config.norm not in ("batch", "none", "support"):
+    raise ConfigError("--norm", f"must be one of batch, none, support, got {config.norm!r}")
+  if config.conv_impl not in ("auto", "lax", "patches"):
+    raise ConfigError("--conv-impl", f"must be one of auto, lax, patches, got {config.conv_impl!r}")
+  if config.data_source not in ("files", "tfds"):
+    raise ConfigError("--data-source", f"must be files or tfds, got {config.data_source!r}")
+  if isinstance(config.image_size, bool) or not isinstance(config.image_size, int) \
+      or not 4 <= config.image_size <= 512:
+    raise ConfigError("--image-size", f"must be an integer in 4..512, got {config.image_size!r}")
+  if config.rotation not in ("classes", "per-task", "none"):
+    raise ConfigError("--rotation", f"must be one of classes, per-task, none, got {config.rotation!r}")
+  from jaxmeta.data.omniglot import check_split
+  check_split(config.split)
   if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
     raise ConfigError("--seed", f"must be a non-negative integer, got {config.seed!r}")
   return config

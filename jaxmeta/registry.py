@@ -52,9 +52,38 @@ def _sinusoid(config: Config, split: str = "train", for_eval: bool = False):
   return tasks.sinusoid(shots=config.shots, query=config.query)
 
 
+@register_task("omniglot", default_model="conv4")
+def _omniglot(config: Config, split: str = "train", for_eval: bool = False):
+  """N-way K-shot Omniglot episodes sampled on the device (see jaxmeta.data.omniglot)."""
+  from jaxmeta.data.omniglot import split_classes
+  from jaxmeta.tasks.episodes import check_episode_fits, few_shot_task
+  classes = split_classes(config, split)
+  if split == "train" and not for_eval:  # fail before training, not after it
+    check_episode_fits(classes, config.eval_shots, config.eval_query, ("--eval-shots", "--eval-query"))
+  shots, query = (config.eval_shots, config.eval_query) if for_eval else (config.shots, config.query)
+  flags = ("--ways", "--eval-shots", "--eval-query") if for_eval else ("--ways", "--shots", "--query")
+  return few_shot_task(classes, config.ways, shots, query, flags=flags,
+                       rotation="per-task" if config.rotation == "per-task" else "none",
+                       within_alphabet=config.within_alphabet, name="omniglot")
+
+
 @register_model("mlp")
 def _mlp(config: Config, task):
   return models.MLP(tuple(config.hidden), task.output_size)
+
+
+@register_model("conv4")
+def _conv4(config: Config, task):
+  """MAML's Omniglot Conv-4: stride-2 convs, no pooling, features averaged over space."""
+  return models.Conv4(filters=config.filters, stride=2, pool=False, norm=config.norm,
+                      output_size=task.output_size, readout="mean", conv_impl=config.conv_impl)
+
+
+@register_model("conv4-pool")
+def _conv4_pool(config: Config, task):
+  """ProtoNets / mini-ImageNet MAML Conv-4: stride-1 convs, 2x2 max-pool, flattened."""
+  return models.Conv4(filters=config.filters, stride=1, pool=True, norm=config.norm,
+                      output_size=task.output_size, readout="flatten", conv_impl=config.conv_impl)
 
 
 @register_algorithm("maml")

@@ -1,4 +1,5 @@
 """Flax modules, always used through ``apply(params, x)``."""
+from jaxmeta.models.conv import Conv4
 from jaxmeta.models.mlp import MLP
 
-__all__ = ["MLP"]
+__all__ = ["Conv4", "MLP"]
