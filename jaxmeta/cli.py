@@ -55,6 +55,11 @@ def _add_train_args(p: argparse.ArgumentParser):
   g.add_argument("--eval-steps", type=_int_list, help="adaptation steps to report, e.g. 1,5,10")
   g.add_argument("--eval-tasks", type=int)
   g.add_argument("--baseline", help="none | pretrained: also train the MAML paper's baseline")
+  g.add_argument("--eval-ways", type=int, help="N at evaluation (default: --ways); e.g. ProtoNets "
+                 "train 60-way and test 5-way")
+  g.add_argument("--read-steps", type=int, help="Matching Networks FCE: reads of the support set (default 5)")
+  g.add_argument("--distort", action="store_const", const=True,
+                 help="Siamese: random affine distortions of training images (Koch et al.)")
   d = p.add_argument_group("image data (see jaxmeta.data.omniglot)")
   d.add_argument("--data-dir", help="where the official data files are "
                  "(default: $JAXMETA_DATA, else ~/.cache/jaxmeta/data)")
@@ -110,6 +115,7 @@ def _add_eval_args(p):
   p.add_argument("--workdir", type=Path, required=True)
   p.add_argument("--out", type=Path, help="results JSON (default: print only)")
   p.add_argument("--shots", type=int, help="K at evaluation (default: the run's --eval-shots)")
+  p.add_argument("--ways", type=int, help="N at evaluation (default: the run's --eval-ways or --ways)")
   p.add_argument("--query", type=int, help="query examples at evaluation")
   p.add_argument("--eval-steps", type=_int_list, help="adaptation steps, e.g. 1,5,10")
   p.add_argument("--num-tasks", type=int, help="fresh tasks to evaluate (default: the run's)")
@@ -126,10 +132,19 @@ def cmd_eval(args) -> int:
   from jaxmeta.errors import ConfigError
   if args.split not in ("train", "val", "test"):
     raise ConfigError("--split", f"must be train, val or test, got {args.split!r}")
+  for flag, value in (("--shots", args.shots), ("--query", args.query), ("--num-tasks", args.num_tasks)):
+    if value is not None and value <= 0:
+      raise ConfigError(flag, f"must be a positive integer, got {value}")
+  if args.eval_steps is not None and (not args.eval_steps or min(args.eval_steps) < 0):
+    raise ConfigError("--eval-steps", f"must be comma-separated non-negative integers, got {args.eval_steps}")
+  if args.seed is not None and args.seed < 0:
+    raise ConfigError("--seed", f"must be a non-negative integer, got {args.seed}")
   config, params = experiment.load_run(args.workdir)
   changes = {}
   if args.shots is not None:
     changes["eval_shots"] = args.shots
+  if getattr(args, "ways", None) is not None:
+    changes["eval_ways"] = args.ways
   if args.query is not None:
     changes["eval_query"] = args.query
   if args.eval_steps is not None:
