@@ -1,0 +1,5 @@
+.PHONY: test install
+install:
+	pip install -e ".[test]"
+test:
+	pip install -e ".[test]" && pytest
