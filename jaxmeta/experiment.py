@@ -10,7 +10,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import jax
 import numpy as np
@@ -29,10 +29,15 @@ PAPER_SINUSOID_K5 = {"maml": {1: 0.67, 5: 0.38, 10: 0.35},
                      "pretrained": {1: 2.41, 5: 2.23, 10: 2.19}}
 
 
-def keys_for(config: Config):
-  """(training seed key, evaluation key), both from ``config.seed``."""
-  train_key, eval_key = jax.random.split(jax.random.key(config.seed))
-  return train_key, eval_key
+class RunKeys(NamedTuple):
+  """The three independent PRNG streams of a run, all derived from ``config.seed``."""
+  init: jax.Array    # meta-parameter initialisation
+  train: jax.Array   # step s samples its tasks from fold_in(train, s)
+  eval: jax.Array    # fresh evaluation tasks, never seen in training
+
+
+def keys_for(config: Config) -> RunKeys:
+  return RunKeys(*jax.random.split(jax.random.key(config.seed), 3))
 
 
 def _state_template(config, task, algo, optimizer):
@@ -41,11 +46,11 @@ def _state_template(config, task, algo, optimizer):
 
 
 def prepare_workdir(config: Config, workdir: Optional[Path], force: bool = False):
-  """Validates the workdir against ``config`` and reads its checkpoint, if any.
+  """Checks that ``workdir`` is free or holds a run of ``config``.
 
-  Returns the raw checkpoint payload target check result: ``True`` when a checkpoint
-  will be resumed. Raises before anything is compiled and never modifies a run it
-  refuses.
+  Returns ``True`` when it holds a checkpoint to resume. Raises before anything is
+  compiled, and never modifies a run it refuses; ``force`` discards a run with another
+  config.
   """
   if workdir is None:
     return False
@@ -84,7 +89,7 @@ def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False
   optimizer = registry.build_optimizer(config)
   resume = prepare_workdir(config, workdir, force)
   template = _state_template(config, task, algo, optimizer)
-  train_key, _ = keys_for(config)
+  keys = keys_for(config)
   if resume:
     state = checkpoint.load_checkpoint(workdir, template)
     start = int(state.step)
@@ -97,7 +102,7 @@ def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False
     Path(workdir).mkdir(parents=True, exist_ok=True)
     checkpoint.atomic_write_json(Path(workdir) / "config.json", config.to_json())
   if state is None:
-    state = init_state(jax.random.fold_in(train_key, -1 % 2**31), task, algo, optimizer)
+    state = init_state(keys.init, task, algo, optimizer)
 
   chunk = min(config.steps_per_call, config.log_every, config.checkpoint_every or config.steps_per_call)
   loops = {}
@@ -111,7 +116,7 @@ def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False
     if n not in loops:
       loops[n] = make_train_loop(task, algo, optimizer, config.meta_batch_size, n,
                                  task_axis=config.task_axis)
-    new_state, metrics = loops[n](state, train_key)
+    new_state, metrics = loops[n](state, keys.train)
     losses = np.asarray(metrics["loss"])
     if not np.all(np.isfinite(losses)):
       bad = int(np.argmax(~np.isfinite(losses)))
@@ -140,8 +145,6 @@ def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False
         checkpoint.save_checkpoint(workdir, state)
         last_ckpt_time = time.time()
   bar.close()
-  if workdir is not None and start >= config.steps and not checkpoint.has_checkpoint(workdir):
-    checkpoint.save_checkpoint(workdir, state)
   return state
 
 
@@ -152,7 +155,7 @@ def evaluate_run(config: Config, params, *, split: str = "test", eval_steps=None
   num_tasks = config.eval_tasks if num_tasks is None else num_tasks
   task = registry.build_task(config, split, for_eval=True)
   algo = registry.build_algorithm(config, task)
-  _, eval_key = keys_for(config if seed is None else config.replace(seed=seed))
+  eval_key = keys_for(config if seed is None else config.replace(seed=seed)).eval
   curves = evaluate(task, algo, params, eval_key, num_tasks, max(eval_steps))
   return {"task": config.task, "algo": config.algo, "metric": task.metric_name,
           "n_tasks": int(num_tasks), "shots": config.eval_shots, "query": config.eval_query,
