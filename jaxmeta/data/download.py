@@ -59,6 +59,8 @@ def fetch(url: str, dest: Path, sha256: str, size: Optional[int] = None, *,
   try:
     try:
       response = urllib.request.urlopen(url, timeout=timeout)
+    except urllib.error.HTTPError as e:
+      raise DownloadError(f"cannot download {url}: HTTP {e.code} {e.reason}") from e
     except (urllib.error.URLError, OSError, ValueError) as e:
       raise DownloadError(f"cannot download {url}: {getattr(e, 'reason', e)}") from e
     with response, os.fdopen(fd, "wb") as out:
