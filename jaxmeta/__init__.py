@@ -9,7 +9,7 @@ Example:
   >>> train_step = jaxmeta.make_train_step(task, algo, optimizer, meta_batch_size=25)
   >>> state, metrics = train_step(state, jax.random.key(1))
 """
-from jaxmeta import algorithms, models, tasks
+from jaxmeta import algorithms, identities, models, tasks
 from jaxmeta.errors import CheckpointError, ConfigError, JaxmetaError, TrainingDivergedError
 from jaxmeta.inner_loop import adapt, sgd_step
 from jaxmeta.train import (TrainState, evaluate, init_state, make_train_loop, make_train_step,
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Algorithm", "CheckpointError", "ConfigError", "Episode", "JaxmetaError", "TaskDistribution",
-    "TrainState", "TrainingDivergedError", "adapt", "algorithms", "evaluate", "init_state",
-    "make_train_loop", "make_train_step", "meta_batch_gradient", "models", "sgd_step",
-    "summarize", "tasks",
+    "TrainState", "TrainingDivergedError", "adapt", "algorithms", "evaluate", "identities",
+    "init_state", "make_train_loop", "make_train_step", "meta_batch_gradient", "models",
+    "sgd_step", "summarize", "tasks",
 ]
