@@ -45,6 +45,10 @@ class Config:
   eval_steps: tuple = (1, 5, 10)
   eval_tasks: int = 1000
   baseline: str = "none"           # "pretrained": also train the MAML paper's baseline
+  # Metric-based methods (issue 6).
+  eval_ways: Optional[int] = None  # N at evaluation; None: --ways (ProtoNets train 60-way, test 5-way)
+  read_steps: int = 5              # K, Matching Networks FCE attention-LSTM reads of the support set
+  distort: bool = False            # Siamese: Koch et al.'s random affine distortions in training
   # Image data (jaxmeta.data): where the files are, and the class definitions.
   data_dir: Optional[str] = None   # None: $JAXMETA_DATA, else ~/.cache/jaxmeta/data
   cache_dir: Optional[str] = None  # decoded-array cache; None: ~/.cache/jaxmeta
@@ -58,7 +62,7 @@ class Config:
 
   # Fields that may change between a run and its resumption.
   RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "eval_shots", "eval_query",
-                       "eval_steps", "eval_tasks", "baseline", "preset",
+                       "eval_steps", "eval_tasks", "baseline", "preset", "eval_ways",
                        "data_dir", "cache_dir", "download")
 
   def to_json(self) -> dict:
@@ -108,6 +112,66 @@ DESCRIPTIONS: dict[str, str] = {
     "maml-sinusoid-reference": "maml-sinusoid with alpha 0.001, as the MAML reference code ran it (no fine-tuning blow-ups)",
 }
 
+# Metric-based methods on Omniglot (issue 6). Paper settings on the small-sets protocol,
+# with step counts sized for a CPU (the papers ran far longer); then one `<algo>-lake-small`
+# preset per method: all 242 characters of the two small sets, ready for `jaxmeta eval-lake`.
+_OMNIGLOT = dict(task="omniglot", split="small-sets", rotation="classes", steps_per_call=50,
+                 log_every=100, eval_tasks=600, eval_steps=(0,), eval_query=15)
+_METRIC_PRESETS = {
+    # Snell et al. 2017: Conv-4 (64 filters, 2x2 pools), 60-way training, 5 queries, Adam 1e-3.
+    "protonet-omniglot-1shot": dict(algo="protonet", model="conv4-pool", ways=60, shots=1, query=5,
+                                    meta_batch_size=1, outer_lr=1e-3, steps=5000, eval_ways=5,
+                                    eval_shots=1),
+    "protonet-omniglot-5shot": dict(algo="protonet", model="conv4-pool", ways=60, shots=5, query=5,
+                                    meta_batch_size=1, outer_lr=1e-3, steps=5000, eval_ways=5,
+                                    eval_shots=5),
+    # Vinyals et al. 2016: same Conv-4, trained on the test setting (5-way 1-shot), batch 32.
+    "matching-omniglot": dict(algo="matching", model="conv4-pool", ways=5, shots=1, query=15,
+                              meta_batch_size=32, outer_lr=1e-3, steps=3000, eval_shots=1),
+    "matching-fce-omniglot": dict(algo="matching-fce", model="conv4-pool", ways=5, shots=1,
+                                  query=15, meta_batch_size=32, outer_lr=1e-3, steps=3000,
+                                  read_steps=5, eval_shots=1),
+    # Sung et al. 2018: 5-way 1-shot with 19 queries, Adam 1e-3, one episode per step. The
+    # relation module needs a feature map: MAML's stride-2 Conv-4 gives 2x2x64 at 28x28.
+    "relation-omniglot": dict(algo="relation", model="conv4", ways=5, shots=1, query=19,
+                              meta_batch_size=1, outer_lr=1e-3, steps=10000, eval_shots=1),
+    # Koch et al. 2015: the paper's 105x105 network, verification pairs, affine distortions
+    # (heavy on a CPU); and the Conv-4 variant at 28x28.
+    "siamese-koch-omniglot": dict(algo="siamese", model="koch", image_size=105, distort=True,
+                                  ways=20, shots=1, query=1, meta_batch_size=8, outer_lr=6e-5,
+                                  steps=20000, eval_shots=1, eval_query=1),
+    "siamese-omniglot": dict(algo="siamese", model="conv4-pool", ways=20, shots=1, query=5,
+                             meta_batch_size=4, outer_lr=1e-3, steps=3000, eval_ways=5,
+                             eval_shots=1),
+    # The metric papers' baseline: a classifier on all training classes, cosine NN on its features.
+    "embedding-nn-omniglot": dict(algo="embedding-nn", model="conv4-pool", ways=32, shots=1,
+                                  query=1, meta_batch_size=1, outer_lr=1e-3, steps=4000,
+                                  eval_ways=5, eval_shots=1),
+}
+_METRIC_DESCRIPTIONS = {
+    "protonet-omniglot-1shot": "Snell et al. 2017: ProtoNet, Conv-4 pool, 60-way 1-shot 5-query training, 5-way test",
+    "protonet-omniglot-5shot": "Snell et al. 2017: ProtoNet, Conv-4 pool, 60-way 5-shot 5-query training, 5-way test",
+    "matching-omniglot": "Vinyals et al. 2016: Matching Nets (f = g), Conv-4 pool, 5-way 1-shot, batch 32",
+    "matching-fce-omniglot": "Vinyals et al. 2016: Matching Nets with Full Context Embeddings, 5 reads",
+    "relation-omniglot": "Sung et al. 2018: Relation Net, stride-2 Conv-4 feature maps, 5-way 1-shot 19-query",
+    "siamese-koch-omniglot": "Koch et al. 2015: the 105x105 Siamese network, affine distortions (slow on CPU)",
+    "siamese-omniglot": "Koch et al. 2015 objective with a Conv-4 twin, 28x28, all pairs of 20-way episodes",
+    "embedding-nn-omniglot": "baseline: classifier on the training characters, cosine nearest neighbour",
+}
+# `<algo>-lake-small`: train on all characters of both small sets (split lake-small), sized for
+# ~30 min on 2 CPU cores; score with `jaxmeta eval-lake --workdir DIR --runs all_runs.zip`.
+_LAKE_STEPS = {"protonet": 1500, "matching": 600, "matching-fce": 600, "relation": 3000,
+               "siamese": 800, "embedding-nn": 1500}
+for _algo, _steps in _LAKE_STEPS.items():
+  _base = {"protonet": "protonet-omniglot-1shot", "siamese": "siamese-omniglot"}.get(
+      _algo, f"{_algo}-omniglot")
+  _METRIC_PRESETS[f"{_algo}-lake-small"] = dict(
+      _METRIC_PRESETS[_base], split="lake-small", steps=_steps, eval_ways=20, eval_shots=1)
+  _METRIC_DESCRIPTIONS[f"{_algo}-lake-small"] = (
+      f"{_algo} on all 242 small-set characters (+rotations), {_steps} steps, for jaxmeta eval-lake")
+PRESETS.update({k: dict(_OMNIGLOT, **v) for k, v in _METRIC_PRESETS.items()})
+DESCRIPTIONS.update(_METRIC_DESCRIPTIONS)
+
 
 def _positive_int(name, v):
   if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
@@ -151,6 +215,9 @@ def validate(config: Config, *, tasks=(), algorithms=(), models=()) -> Config:
   if not config.eval_steps or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in config.eval_steps):
     raise ConfigError("--eval-steps", f"must be comma-separated non-negative integers, got {config.eval_steps!r}")
   _positive_int("filters", config.filters)
+  _positive_int("read_steps", config.read_steps)
+  if config.eval_ways is not None:
+    _positive_int("eval_ways", config.eval_ways)
   if config.norm not in ("batch", "none", "support"):
     raise ConfigError("--norm", f"must be one of batch, none, support, got {config.norm!r}")
   if config.conv_impl not in ("auto", "lax", "patches"):

@@ -56,10 +56,15 @@ def _sinusoid(config: Config, split: str = "train", for_eval: bool = False):
 def _omniglot(config: Config, split: str = "train", for_eval: bool = False):
   """N-way K-shot Omniglot episodes sampled on the device (see jaxmeta.data.omniglot)."""
   from jaxmeta.data.omniglot import split_classes
-  from jaxmeta.tasks.episodes import check_episode_fits, few_shot_task
+  from jaxmeta.tasks.episodes import check_episode_fits, check_ways_fit, few_shot_task
   classes = split_classes(config, split)
   if split == "train" and not for_eval:  # fail before training, not after it
     check_episode_fits(classes, config.eval_shots, config.eval_query, ("--eval-shots", "--eval-query"))
+    test = split_classes(config, "test", required=False)
+    eval_ways = getattr(config, "eval_ways", None)
+    if test is not None:
+      check_ways_fit(test, eval_ways or config.ways, config.within_alphabet,
+                     "--eval-ways" if eval_ways else "--ways")
   shots, query = (config.eval_shots, config.eval_query) if for_eval else (config.shots, config.query)
   flags = ("--ways", "--eval-shots", "--eval-query") if for_eval else ("--ways", "--shots", "--query")
   return few_shot_task(classes, config.ways, shots, query, flags=flags,

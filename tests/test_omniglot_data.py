@@ -163,3 +163,29 @@ def test_group_by_class_pads_and_counts():
   grouped, counts = image_lib.group_by_class(x, np.array([1, 0, 1, 1, 0]), 3)
   assert counts.tolist() == [2, 3, 0]
   np.testing.assert_array_equal(grouped[:, :, 0], [[1, 4, 0], [0, 2, 3], [0, 0, 0]])
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--split", "bogus"], "--split"),
+    (["--rotation", "sideways"], "--rotation"),
+    (["--image-size", "2"], "--image-size"),
+    (["--data-source", "s3"], "--data-source"),
+    (["--ways", "60", "--split", "holdout:Korean", "--rotation", "none"], "--ways"),
+    (["--shots", "10", "--query", "15"], "--shots 10 + --query 15 = 25"),
+    (["--eval-query", "100"], "--eval-shots 5 + --eval-query 100"),
+    (["--split", "holdout:Klingon"], "Klingon"),
+])
+def test_cli_bad_input_exits_2_before_compiling(flags, expected, capsys, cache):
+  from jaxmeta import cli
+  base = ["train", "--task", "omniglot", "--model", "mlp", "--data-dir", str(DATA),
+          "--cache-dir", str(cache), "--eval-query", "5", "--no-progress"]
+  assert cli.main(base + flags) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("jaxmeta: error:") and expected in err and err.count("\n") == 1
+
+
+def test_cli_missing_data_dir_says_how_to_download(tmp_path, capsys):
+  from jaxmeta import cli
+  assert cli.main(["train", "--task", "omniglot", "--data-dir", str(tmp_path), "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert str(tmp_path) in err and "jaxmeta download omniglot" in err and "--download" in err

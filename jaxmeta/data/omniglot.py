@@ -419,8 +419,9 @@ def omniglot_splits(split: str = "small-sets", *, data_dir=None, cache_dir=None,
   return out
 
 
-def split_classes(config, split: str = "train") -> ImageClasses:
-  """The :class:`ImageClasses` of ``split`` ("train" | "val" | "test") for a run's config."""
+def split_classes(config, split: str = "train", required: bool = True) -> Optional[ImageClasses]:
+  """The :class:`ImageClasses` of ``split`` ("train" | "val" | "test") for a run's config
+  (``None`` when the protocol has no such split and not ``required``)."""
   if split not in ("train", "val", "test"):
     raise ConfigError("--split", f"must be train, val or test, got {split!r}")
   splits = omniglot_splits(
@@ -429,6 +430,8 @@ def split_classes(config, split: str = "train") -> ImageClasses:
       image_size=config.image_size, rotation=config.rotation, source=config.data_source,
       download=config.download)
   classes = splits[split]
+  if classes is None and not required:
+    return None
   if classes is None:
     hint = ("score it with `jaxmeta eval-lake`, or put images_evaluation.zip in --data-dir"
             if config.split == "lake-small" else "choose a split protocol with one")

@@ -37,7 +37,7 @@ from jax import lax
 
 NORMS = ("batch", "none", "support")
 CONV_IMPLS = ("auto", "lax", "patches")
-READOUTS = ("flatten", "mean")
+READOUTS = ("flatten", "mean", "map")  # "map": issue 6 (Relation Networks need the feature map)
 _EPS = 1e-5
 
 
@@ -125,7 +125,8 @@ class Conv4(nn.Module):
       adds a linear layer with that many outputs (logits).
     layers: number of conv blocks.
     readout: ``"flatten"`` the last feature map, or average it over space (``"mean"``,
-      MAML's Omniglot code).
+      MAML's Omniglot code), or keep the ``"map"`` ``[N, h, w, filters]`` (Relation
+      Networks; use with ``output_size=None``).
     conv_impl: ``"auto"``, ``"lax"`` or ``"patches"`` (see :func:`conv2d`).
 
   Inputs are ``[N, H, W, C]`` images (``[N, H, W]`` is read as one channel).
@@ -183,7 +184,7 @@ class Conv4(nn.Module):
         h = max_pool_2x2(h)
     if self.readout == "mean":
       h = jnp.mean(h, axis=(1, 2))
-    else:
+    elif self.readout == "flatten":
       h = h.reshape(h.shape[0], -1)
     if n_stats:
       h = h[n_stats:]

@@ -88,6 +88,19 @@ def check_episode_fits(classes, shots: int, query: int, flags=("--shots", "--que
                       f"per class, but the smallest class has {smallest}")
 
 
+def check_ways_fit(classes, ways: int, within_alphabet: bool = False, flag: str = "--ways") -> None:
+  """Raises ConfigError when ``ways`` exceeds the classes (or, within alphabets, the largest one)."""
+  _, counts, alphabet_ids = _arrays(classes)
+  if within_alphabet:
+    largest = int(np.bincount(alphabet_ids).max())
+    if largest < ways:
+      raise ConfigError(flag, f"{ways}-way within-alphabet tasks need an alphabet with at least "
+                        f"{ways} classes; the largest has {largest}")
+  elif ways > len(counts):
+    raise ConfigError(flag, f"{ways}-way tasks need at least {ways} classes; this split has "
+                      f"{len(counts)}")
+
+
 def few_shot_task(classes, ways: int, shots: int, query: int, *, rotation: str = "none",
                   within_alphabet: bool = False, name: str = "omniglot",
                   flags: tuple = ("--ways", "--shots", "--query")) -> TaskDistribution:
@@ -140,15 +153,9 @@ def few_shot_task(classes, ways: int, shots: int, query: int, *, rotation: str =
   if rotation == "per-task" and np.shape(images)[2] != np.shape(images)[3]:
     raise ConfigError("--rotation", f"per-task rotation needs square images, got "
                       f"{np.shape(images)[2]}x{np.shape(images)[3]}")
+  check_ways_fit((images, counts, alphabet_ids), ways, within_alphabet, ways_flag)
   if within_alphabet:
-    sizes = np.bincount(alphabet_ids)
-    if sizes.max() < ways:
-      raise ConfigError(ways_flag, f"{ways}-way within-alphabet tasks need an alphabet with at least "
-                        f"{ways} classes; the largest has {int(sizes.max())}")
-    eligible = np.flatnonzero(sizes >= ways).astype(np.int32)
-  elif ways > num_classes:
-    raise ConfigError(ways_flag, f"{ways}-way tasks need at least {ways} classes; this split has "
-                      f"{num_classes}")
+    eligible = np.flatnonzero(np.bincount(alphabet_ids) >= ways).astype(np.int32)
   per_class = shots + query
   check_episode_fits((images, counts), shots, query, (shots_flag, query_flag))
 

@@ -1,0 +1,104 @@
+"""Relation Networks (Sung et al. 2018, "Learning to Compare")."""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxmeta.algorithms.metric import check_ways, class_sums, embed_episode, metric_algorithm, one_hot
+from jaxmeta.errors import ConfigError
+from jaxmeta.types import Algorithm, Episode
+
+
+class RelationModule(nn.Module):
+  """``g_phi``: the paper's relation module on a concatenated pair of feature maps.
+
+  Two blocks of [3x3 conv, ``filters``, ReLU, 2x2 max-pool], then ``Dense(hidden)``,
+  ReLU, ``Dense(1)``, sigmoid. A block pools only while the map is at least 2x2 (so the
+  module also fits the small maps of a stride-2 Conv-4).
+
+  Attributes:
+    filters: conv channels (64 in the paper).
+    hidden: width of the hidden dense layer (8 for Omniglot, as in the paper).
+  """
+  filters: int = 64
+  hidden: int = 8
+
+  @nn.compact
+  def __call__(self, pairs: jax.Array) -> jax.Array:
+    """``pairs [n, h, w, 2c] -> relation scores in (0, 1), [n]``."""
+    x = pairs
+    for _ in range(2):
+      x = nn.relu(nn.Conv(self.filters, (3, 3), padding="SAME")(x))
+      if x.shape[1] >= 2 and x.shape[2] >= 2:
+        x = nn.max_pool(x, (2, 2), (2, 2))
+    x = nn.relu(nn.Dense(self.hidden)(x.reshape(x.shape[0], -1)))
+    return jax.nn.sigmoid(nn.Dense(1)(x))[:, 0]
+
+
+def relation_log_probs(embedding: nn.Module, ways: int, relation_module: nn.Module):
+  """``(params, episode, key=None, train=False) -> (log p, loss)``.
+
+  Class feature maps are the SUM of the support maps of each class (the paper's K-shot
+  rule); ``r_{q,c} = g_phi([f(x_q), sum_{i in S_c} f(x_i)])``; loss
+  ``sum_c (r_{q,c} - 1[y_q = c])^2`` averaged over queries (reference text, "关系网络").
+  The returned distribution is the scores normalised to sum to 1 (argmax = argmax r).
+  """
+  ways = check_ways(ways)
+
+  def episode_fn(params, episode: Episode, key=None, train: bool = False):
+    del key, train
+    support, query = embed_episode(embedding, params["embedding"], episode)
+    if support.ndim != 4:
+      raise ConfigError("--model", "Relation Networks need the un-flattened feature map "
+                        f"[n, h, w, c] of the embedding, got shape {support.shape}")
+    classes = class_sums(support, episode.support_y, ways)               # [ways, h, w, c]
+    n_q = query.shape[0]
+    pairs = jnp.concatenate([jnp.broadcast_to(query[:, None], (n_q, ways) + query.shape[1:]),
+                             jnp.broadcast_to(classes[None], (n_q,) + classes.shape)], axis=-1)
+    scores = relation_module.apply(params["relation"], pairs.reshape((n_q * ways,) + pairs.shape[2:]))
+    scores = scores.reshape(n_q, ways)                                    # r_{q,c}
+    loss = jnp.mean(jnp.sum((scores - one_hot(episode.query_y, ways)) ** 2, -1))
+    probs = (scores + 1e-12) / jnp.sum(scores + 1e-12, -1, keepdims=True)
+    return jnp.log(probs), loss
+
+  return episode_fn
+
+
+def relation(embedding: nn.Module, ways: int, *, filters: int = 64, hidden: int = 8) -> Algorithm:
+  """Relation Networks: a learned comparison of query and class feature maps, MSE to the
+  one-hot match, no inner loop.
+
+  Args:
+    embedding: flax module returning a feature MAP ``[n, h, w, c]`` (e.g. ``Conv4`` with
+      ``flatten=False``).
+    ways: N.
+    filters: relation module conv channels.
+    hidden: relation module hidden width.
+
+  Returns:
+    An :class:`~jaxmeta.types.Algorithm`.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, flax.linen as nn
+    >>> from jaxmeta.types import Episode
+    >>> x = jnp.ones((4, 6, 6, 1))
+    >>> ep = Episode(x, jnp.array([0, 1, 1, 0]), x, jnp.array([0, 1, 1, 0]))
+    >>> algo = relation(nn.Conv(4, (3, 3)), ways=2, filters=4)
+    >>> params = algo.init(jax.random.key(0), ep)
+    >>> algo.evaluate(params, ep, 0).shape
+    (1,)
+  """
+  module = RelationModule(filters, hidden)
+
+  def init(key, episode: Episode):
+    k1, k2 = jax.random.split(key)
+    emb = embedding.init(k1, episode.support_x)
+    fmap = embedding.apply(emb, episode.support_x[:1])
+    if fmap.ndim != 4:
+      raise ConfigError("--model", "Relation Networks need the un-flattened feature map "
+                        f"[n, h, w, c] of the embedding, got shape {fmap.shape}")
+    pair = jnp.concatenate([fmap, fmap], -1)
+    return {"embedding": emb, "relation": module.init(k2, pair)}
+
+  return metric_algorithm("relation", ways, init, relation_log_probs(embedding, ways, module))

@@ -1,0 +1,246 @@
+"""Metric-based meta-learning: Siamese, Matching (simple and FCE), Relation, ProtoNets and
+the pretrained-embedding nearest-neighbour baseline."""
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxmeta
+from jaxmeta import algorithms
+from jaxmeta.algorithms.matching import matching_log_probs
+from jaxmeta.algorithms.metric import predict_fn
+from jaxmeta.algorithms.protonet import protonet_log_probs
+from jaxmeta.algorithms.relation import RelationModule, relation_log_probs
+from jaxmeta.algorithms.siamese import affine_distort, siamese_log_probs
+from jaxmeta.errors import ConfigError
+from jaxmeta.types import Episode
+
+DATA = Path("/work/shared/data/omniglot")
+WAYS, SHOTS, QUERY = 3, 2, 4
+
+
+class TinyEmbed(nn.Module):
+  """Two strided convs; ``flatten=False`` keeps the feature map (Relation Networks)."""
+  flatten: bool = True
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.relu(nn.Conv(6, (3, 3), strides=2)(x))
+    x = nn.relu(nn.Conv(6, (3, 3), strides=2)(x))
+    return x.reshape(x.shape[0], -1) if self.flatten else x
+
+
+class Identity(nn.Module):
+  @nn.compact
+  def __call__(self, x):
+    return x
+
+
+class Scale(nn.Module):
+  @nn.compact
+  def __call__(self, x):
+    return x * self.param("s", nn.initializers.ones, ())
+
+
+def _episode(key, ways=WAYS, shots=SHOTS, query=QUERY, size=8):
+  """Random images, support labels in a shuffled (not class-major) order."""
+  k1, k2, k3 = jax.random.split(key, 3)
+  sy = jax.random.permutation(k3, jnp.repeat(jnp.arange(ways, dtype=jnp.int32), shots))
+  return Episode(jax.random.normal(k1, (ways * shots, size, size, 1)), sy,
+                 jax.random.normal(k2, (ways * query, size, size, 1)),
+                 jnp.repeat(jnp.arange(ways, dtype=jnp.int32), query))
+
+
+def _methods():
+  """name -> (Algorithm, episode function (params, episode) -> log p)."""
+  emb, fmap = TinyEmbed(), TinyEmbed(flatten=False)
+  rel = RelationModule(filters=4, hidden=8)
+  return {
+      "protonet": (algorithms.protonet(emb, WAYS), protonet_log_probs(emb, WAYS)),
+      "matching": (algorithms.matching(emb, WAYS), matching_log_probs(emb, WAYS)),
+      "matching-fce": (algorithms.matching(emb, WAYS, fce=True, read_steps=3),
+                       matching_log_probs(emb, WAYS, fce=True, read_steps=3)),
+      "relation": (algorithms.relation(fmap, WAYS, filters=4), relation_log_probs(fmap, WAYS, rel)),
+      "siamese": (algorithms.siamese(emb, WAYS), siamese_log_probs(emb, WAYS)),
+  }
+
+
+METHODS = _methods()
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_shapes_distribution_and_gradients(name):
+  algo, fn = METHODS[name]
+  ep = _episode(jax.random.key(0))
+  params = algo.init(jax.random.key(1), ep)
+  probs = predict_fn(fn, WAYS)(params, ep)
+  assert probs.shape == (WAYS * QUERY, WAYS)
+  np.testing.assert_allclose(np.sum(probs, -1), 1.0, atol=1e-5)
+  assert np.all(np.asarray(probs) >= 0)
+  grads, metrics = jax.jit(algo.meta_grad)(params, ep, jax.random.key(2))
+  assert jax.tree.structure(grads) == jax.tree.structure(params)
+  assert np.isfinite(float(metrics["loss"])) and 0 <= float(metrics["accuracy"]) <= 1
+  assert sum(float(jnp.sum(jnp.abs(g))) for g in jax.tree.leaves(grads)) > 0
+  curve = algo.evaluate(params, ep, 3)
+  assert curve.shape == (4,) and np.all(curve == curve[0])   # no adaptation: constant
+  expected = np.mean(np.argmax(np.asarray(probs), -1) == np.asarray(ep.query_y))
+  np.testing.assert_allclose(curve[0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["protonet", "matching", "relation"])
+def test_support_permutation_invariance(name):
+  algo, fn = METHODS[name]
+  ep = _episode(jax.random.key(3))
+  params = algo.init(jax.random.key(4), ep)
+  perm = jax.random.permutation(jax.random.key(5), ep.support_x.shape[0])
+  shuffled = ep._replace(support_x=ep.support_x[perm], support_y=ep.support_y[perm])
+  predict = predict_fn(fn, WAYS)
+  np.testing.assert_allclose(predict(params, ep), predict(params, shuffled), atol=1e-5)
+
+
+def test_fce_depends_on_support_order():
+  """The bidirectional LSTM reads the support set as a sequence: NOT order-invariant."""
+  algo, fn = METHODS["matching-fce"]
+  ep = _episode(jax.random.key(3))
+  params = algo.init(jax.random.key(4), ep)
+  perm = jnp.arange(ep.support_x.shape[0])[::-1]
+  shuffled = ep._replace(support_x=ep.support_x[perm], support_y=ep.support_y[perm])
+  predict = predict_fn(fn, WAYS)
+  assert float(jnp.max(jnp.abs(predict(params, ep) - predict(params, shuffled)))) > 1e-4
+
+
+def test_protonet_hand_computed():
+  """2 classes in 2-D, f(x) = s x: prototypes (1, 0) and (0, 2); closed-form loss and grad."""
+  ep = Episode(jnp.array([[0., 2.], [0., 0.], [2., 0.]]), jnp.array([1, 0, 0], jnp.int32),
+               jnp.array([[1., 1.], [0., 3.]]), jnp.array([0, 1], jnp.int32))
+  log_p, loss = protonet_log_probs(Identity(), 2)({}, ep)
+  # query (1,1): d = (1, 2); query (0,3): d = (10, 1)
+  d = np.array([[1., 2.], [10., 1.]])
+  expected = -d - np.log(np.exp(-d).sum(-1, keepdims=True))
+  np.testing.assert_allclose(log_p, expected, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(np.exp(log_p[0, 0]), 1 / (1 + np.exp(-1)), rtol=1e-5)
+  np.testing.assert_allclose(loss, -(expected[0, 0] + expected[1, 1]) / 2, rtol=1e-5)
+  # Gradient w.r.t. the scale s of f(x) = s x at s = 1.5: distances scale by s^2.
+  algo = algorithms.protonet(Scale(), 2)
+  params = jax.tree.map(lambda v: jnp.full_like(v, 1.5), algo.init(jax.random.key(0), ep))
+  grads, metrics = algo.meta_grad(params, ep, jax.random.key(0))
+  s = 1.5
+  p = np.exp(-s**2 * d) / np.exp(-s**2 * d).sum(-1, keepdims=True)
+  y = [0, 1]
+  dloss = np.mean([2 * s * d[i, y[i]] - np.sum(p[i] * 2 * s * d[i]) for i in range(2)])
+  np.testing.assert_allclose(jax.tree.leaves(grads)[0], dloss, rtol=1e-4)
+
+
+def test_matching_is_attention_weighted_label_sum():
+  """f = g = identity: P(y | x, S) = sum_i softmax_i(cos(x, x_i)) onehot(y_i)."""
+  sx = jnp.array([[1., 0.], [0., 1.], [1., 1.]])
+  ep = Episode(sx, jnp.array([0, 1, 1], jnp.int32), jnp.array([[2., 1.]]), jnp.array([0], jnp.int32))
+  log_p, _ = matching_log_probs(Identity(), 2)({"embedding": {}}, ep)
+  q = np.array([2., 1.]) / np.sqrt(5)
+  cos = np.array([q @ (v / np.linalg.norm(v)) for v in np.asarray(sx)])
+  a = np.exp(cos) / np.exp(cos).sum()
+  np.testing.assert_allclose(np.exp(log_p[0]), [a[0], a[1] + a[2]], rtol=1e-5)
+
+
+def test_relation_sums_support_features_per_class():
+  """K-shot: the class feature is the SUM of its support maps (Sung et al.)."""
+  rel = RelationModule(filters=4, hidden=8)
+  fn = relation_log_probs(Identity(), 2, rel)
+  sx = jax.random.normal(jax.random.key(0), (4, 2, 2, 3))
+  qx = jax.random.normal(jax.random.key(1), (1, 2, 2, 3))
+  ep = Episode(sx, jnp.array([1, 0, 1, 0], jnp.int32), qx, jnp.array([1], jnp.int32))
+  params = {"embedding": {}, "relation": rel.init(jax.random.key(2), jnp.zeros((1, 2, 2, 6)))}
+  log_p, loss = fn(params, ep)
+  scores = rel.apply(params["relation"], jnp.concatenate(
+      [jnp.concatenate([qx, qx]), jnp.stack([sx[1] + sx[3], sx[0] + sx[2]])], -1))
+  np.testing.assert_allclose(np.exp(log_p[0]), scores / scores.sum(), rtol=1e-5)
+  np.testing.assert_allclose(loss, scores[0] ** 2 + (scores[1] - 1) ** 2, rtol=1e-5)
+
+
+def test_siamese_predicts_class_of_most_similar_support_image():
+  algo, fn = METHODS["siamese"]
+  ep = _episode(jax.random.key(6))
+  params = algo.init(jax.random.key(7), ep)
+  emb = TinyEmbed()
+  s = emb.apply(params["embedding"], ep.support_x)
+  q = emb.apply(params["embedding"], ep.query_x)
+  w = params["head"]["params"]["Dense_0"]
+  p = jax.nn.sigmoid(jnp.abs(q[:, None] - s[None]) @ w["kernel"][:, 0] + w["bias"][0])
+  expected = np.asarray(ep.support_y)[np.argmax(np.asarray(p), -1)]
+  got = np.argmax(np.asarray(predict_fn(fn, WAYS)(params, ep)), -1)
+  np.testing.assert_array_equal(got, expected)
+
+
+def test_affine_distortions_keep_shape_and_identity_when_off():
+  x = jax.random.uniform(jax.random.key(0), (6, 12, 12, 1))
+  y = affine_distort(jax.random.key(1), x)
+  assert y.shape == x.shape and bool(jnp.all(jnp.isfinite(y)))
+  assert float(jnp.max(jnp.abs(y - x))) > 0
+
+
+def test_bad_input_errors_name_the_argument():
+  algo, _ = METHODS["protonet"]
+  ep = _episode(jax.random.key(0))
+  params = algo.init(jax.random.key(1), ep)
+  cases = [
+      (ep._replace(query_x=ep.query_x[:0], query_y=ep.query_y[:0]), "--query"),
+      (ep._replace(support_x=ep.support_x[:2], support_y=ep.support_y[:2]), "--shots"),
+      (ep._replace(support_y=jnp.zeros_like(ep.support_y)), "support_y"),
+      (ep._replace(query_y=ep.query_y + 5), "--ways"),
+  ]
+  for bad, argument in cases:
+    for name, (a, _) in METHODS.items():
+      with pytest.raises(ConfigError) as e:
+        a.evaluate(a.init(jax.random.key(1), ep), bad, 0)
+      assert e.value.argument == argument, (name, argument, str(e.value))
+  with pytest.raises(ConfigError, match="--ways"):
+    algorithms.protonet(TinyEmbed(), 1)
+  with pytest.raises(ConfigError, match="--read-steps"):
+    algorithms.matching(TinyEmbed(), 3, fce=True, read_steps=0)
+  with pytest.raises(ConfigError, match="--model"):   # Relation needs a feature map
+    algorithms.relation(TinyEmbed(), WAYS).init(jax.random.key(0), ep)
+  # Under jit the shape checks still fire at trace time, before compiling.
+  with pytest.raises(ConfigError, match="--query"):
+    jax.jit(algo.meta_grad)(params, cases[0][0], jax.random.key(0))
+
+
+def test_embedding_nn_baseline():
+  images = np.random.RandomState(0).rand(7, 4, 8, 8, 1).astype(np.float32)
+  task = algorithms.classification_task(images, np.array([4, 4, 4, 4, 4, 4, 2]), batch_size=16)
+  ep = task.sample(jax.random.key(0))
+  assert ep.support_x.shape == (16, 8, 8, 1) and int(ep.support_y.max()) < 7
+  algo = algorithms.embedding_nn(TinyEmbed(), 7, ways=WAYS)
+  params = algo.init(jax.random.key(1), ep)
+  grads, metrics = algo.meta_grad(params, ep, jax.random.key(2))
+  assert set(grads) == {"embedding", "head"} and np.isfinite(float(metrics["loss"]))
+  # Cosine NN: a query identical to a support image takes that image's label.
+  test_ep = _episode(jax.random.key(3))
+  test_ep = test_ep._replace(query_x=test_ep.support_x, query_y=test_ep.support_y)
+  np.testing.assert_allclose(algo.evaluate(params, test_ep, 1), [1.0, 1.0])
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="shared Omniglot small sets not available")
+def test_learns_tiny_real_omniglot(tmp_path):
+  """ProtoNet and Matching Nets on the small-sets protocol, Conv-4 with 16 filters, 14x14
+  images, 200 steps: 5-way 1-shot accuracy on UNSEEN test characters well above the 20 %
+  of chance (ProtoNet reached 0.62 after 150 steps when this was written)."""
+  omniglot_splits = pytest.importorskip("jaxmeta.data.omniglot").omniglot_splits
+  few_shot_task = pytest.importorskip("jaxmeta.tasks.episodes").few_shot_task
+  from jaxmeta.models.conv import Conv4
+  splits = omniglot_splits("small-sets", data_dir=str(DATA), cache_dir=str(tmp_path), image_size=14)
+  train = few_shot_task(splits["train"], 10, 1, 5)
+  test = few_shot_task(splits["test"], 5, 1, 5)
+  emb = Conv4(filters=16, stride=2, pool=False, norm="batch")
+  for make, threshold in ((lambda w: algorithms.protonet(emb, w), 0.55),
+                          (lambda w: algorithms.matching(emb, w), 0.4)):
+    opt = optax.adam(3e-3)
+    algo = make(10)
+    state = jaxmeta.init_state(jax.random.key(0), train, algo, opt)
+    state, _ = jaxmeta.make_train_loop(train, algo, opt, 4, 200)(state, jax.random.key(1))
+    acc = jaxmeta.evaluate(test, make(5), state.params, jax.random.key(2), 200, 0)[:, 0].mean()
+    print(algo.name, acc)
+    assert acc > threshold, (algo.name, acc)
