@@ -441,18 +441,27 @@ def expansion_residuals(loss_fn: LossFn, params: Params, batches: Sequence[PyTre
   ``lax.map``; the draws are ``vmap``-ped.
 
   Returns:
-    ``{"maml", "fomaml", "reptile"}`` -> numpy array of residual norms, one per alpha, and
-    ``"scale"`` -> ``|A|`` (to make them relative).
+    ``{"maml", "fomaml", "reptile"}`` -> numpy array of residual norms, one per alpha;
+    ``"scale"`` -> ``|A|`` (to make them relative); ``"expected"`` -> the symmetrised means
+    ``{name: pytree stacked over alphas}``; ``"terms"`` -> :class:`TaylorTerms` of the draws.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> loss = lambda w, b: jnp.sum(jnp.cos(b * w))
+    >>> batches = [jnp.array([[1.0], [0.5]]), jnp.array([[2.0], [1.5]])]   # 2 draws, k = 1
+    >>> r = expansion_residuals(loss, jnp.array([0.3]), batches, [1e-3, 1e-2])
+    >>> round(fit_slope([1e-3, 1e-2], r["maml"]), 1)
+    2.0
   """
   inner_lrs = np.asarray(inner_lrs, dtype=float)
   if inner_lrs.ndim != 1 or inner_lrs.size == 0 or not np.all(inner_lrs > 0):
     raise ConfigError("inner_lrs", f"must be a non-empty 1-D array of positive alphas, got {inner_lrs}")
   _check_sampled(loss_fn, params, batches)
   dtype = jnp.result_type(*jax.tree.leaves(params))
-  res, scale = _residuals(loss_fn, params, _stack(batches), jnp.asarray(inner_lrs, dtype),
+  res, scale, expected, terms = _residuals(loss_fn, params, _stack(batches), jnp.asarray(inner_lrs, dtype),
                           len(batches) - 1)
   out = {n: np.asarray(v) for n, v in res.items()}
-  out["scale"] = float(scale)
+  out.update(scale=float(scale), expected=expected, terms=terms)
   return out
 
 
@@ -465,10 +474,11 @@ def _residuals(loss_fn, params, stacked, alphas, k):
     per_draw = jax.vmap(lambda s: _symmetrised(loss_fn, params, s, alpha), in_axes=1)(stacked)
     mean = jax.tree.map(lambda v: jnp.mean(v, axis=0), per_draw)
     pred = predicted(terms, alpha, k)
-    return {n: tree_norm(jax.tree.map(jnp.subtract, mean[n], pred[n])) for n in ALGORITHMS}
+    return {n: tree_norm(jax.tree.map(jnp.subtract, mean[n], pred[n])) for n in ALGORITHMS}, mean
 
   # lax.map over alphas: one draw-batch of meta-gradients in memory at a time.
-  return jax.lax.map(at, alphas), tree_norm(terms.a)
+  res, expected = jax.lax.map(at, alphas)
+  return res, tree_norm(terms.a), expected, terms
 
 
 def fit_slope(x, y) -> float:

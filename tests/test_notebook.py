@@ -1,0 +1,64 @@
+"""Executes notebooks/gradient_identities.ipynb top to bottom and checks the numbers it measured.
+
+The notebook writes ``gradient_identities.json`` to ``$JAXMETA_NOTEBOOK_OUT``.
+"""
+import json
+import pathlib
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+
+NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "gradient_identities.ipynb"
+
+
+def test_committed_notebook_has_no_outputs():
+  nb = nbformat.read(NOTEBOOK, as_version=4)
+  for cell in nb.cells:
+    if cell.cell_type == "code":
+      assert not cell.get("outputs") and cell.get("execution_count") is None
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory):
+  out = tmp_path_factory.mktemp("notebook")
+  nb = nbformat.read(NOTEBOOK, as_version=4)
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv("JAXMETA_NOTEBOOK_OUT", str(out))
+    mp.setenv("MPLBACKEND", "Agg")
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client.execute()   # raises CellExecutionError on the first failing cell
+  return json.loads((out / "gradient_identities.json").read_text())
+
+
+def test_exact_identities(measured):
+  for model, errors in measured["exact_relative_errors"].items():
+    for algo, err in errors.items():
+      assert err < 1e-10, (model, algo, err)
+
+
+def test_alpha_squared_slopes(measured):
+  slopes = measured["slopes"]
+  assert set(slopes) == {"sinusoid MLP", "conv net"}
+  for model, per_algo in slopes.items():
+    assert set(per_algo) == {"maml", "fomaml", "reptile"}
+    for algo, slope in per_algo.items():
+      assert 1.7 < slope < 2.3, (model, algo, slope)
+  for algo, slope in measured["slopes_k2_mlp"].items():
+    assert 1.7 < slope < 2.3, ("k=2", algo, slope)
+
+
+def test_weight_on_b_matches_first_order_prediction(measured):
+  # E[g_X] / c_A = A - beta alpha B with beta = 2 (MAML), 1 (FOMAML), 1/2 (Reptile).
+  for model, betas in measured["beta_small_alpha"].items():
+    for algo, target in (("maml", 2.0), ("fomaml", 1.0), ("reptile", 0.5)):
+      assert abs(betas[algo] - target) < 0.05 * target, (model, algo, betas[algo])
+
+
+def test_meta_training_ran(measured):
+  for algo, mse in measured["training"].items():
+    assert mse["1 step"] < mse["0 steps"] or mse["10 steps"] < mse["0 steps"], (algo, mse)
