@@ -67,7 +67,10 @@ def _omniglot(config: Config, split: str = "train", for_eval: bool = False):
                      "--eval-ways" if eval_ways else "--ways")
   shots, query = (config.eval_shots, config.eval_query) if for_eval else (config.shots, config.query)
   flags = ("--ways", "--eval-shots", "--eval-query") if for_eval else ("--ways", "--shots", "--query")
-  return few_shot_task(classes, config.ways, shots, query, flags=flags,
+  ways = config.ways
+  if for_eval and config.eval_ways is not None:  # e.g. ProtoNets: train 60-way, test 5-way
+    ways, flags = config.eval_ways, ("--eval-ways",) + flags[1:]
+  return few_shot_task(classes, ways, shots, query, flags=flags,
                        rotation="per-task" if config.rotation == "per-task" else "none",
                        within_alphabet=config.within_alphabet, name="omniglot")
 
@@ -113,7 +116,74 @@ def _pretrained(config, model, task):
   return algorithms.pretrained(model, task, inner_lr=config.inner_lr)
 
 
+# Metric-based meta-learning (issue 6): each method takes the backbone as an embedding.
+def _embedding(model, **changes):
+  """The backbone without its classifier head (``Conv4(output_size=None)``)."""
+  if isinstance(model, models.Conv4):
+    return model.clone(output_size=None, **changes)
+  return model
+
+
+@register_model("koch")
+def _koch(config: Config, task):
+  """Koch et al. 2015's Siamese twin network (105x105 inputs: --image-size 105)."""
+  del task
+  return models.KochNet()
+
+
+@register_algorithm("protonet")
+def _protonet(config, model, task):
+  return algorithms.protonet(_embedding(model), task.output_size)
+
+
+@register_algorithm("matching")
+def _matching(config, model, task):
+  return algorithms.matching(_embedding(model), task.output_size)
+
+
+@register_algorithm("matching-fce")
+def _matching_fce(config, model, task):
+  return algorithms.matching(_embedding(model), task.output_size, fce=True,
+                             read_steps=config.read_steps)
+
+
+@register_algorithm("relation")
+def _relation(config, model, task):
+  return algorithms.relation(_embedding(model, readout="map"), task.output_size)
+
+
+@register_algorithm("siamese")
+def _siamese(config, model, task):
+  return algorithms.siamese(_embedding(model), task.output_size, distort=config.distort)
+
+
+@register_algorithm("embedding-nn")
+def _embedding_nn(config, model, task):
+  # Trained on the classification task of TRAIN_TASKS (head over all training classes);
+  # evaluated on N-way episodes, where the head is unused.
+  ways = config.eval_ways or config.ways
+  return algorithms.embedding_nn(_embedding(model), max(task.output_size, 2), ways)
+
+
+def _classes_task(config: Config, split: str):
+  """Batches of (image, global class id) of a class split, for ``embedding-nn`` training."""
+  if config.task != "omniglot":
+    raise ConfigError("--algo", f"embedding-nn needs an image class set (--task omniglot), got "
+                      f"--task {config.task}")
+  from jaxmeta.data.omniglot import split_classes
+  classes = split_classes(config, split)
+  return algorithms.classification_task(classes.images, classes.counts,
+                                        batch_size=config.ways * (config.shots + config.query),
+                                        name=config.task)
+
+
+# algo -> (config, split) -> TaskDistribution used for TRAINING instead of the episodes.
+TRAIN_TASKS: dict[str, Callable] = {"embedding-nn": _classes_task}
+
+
 def build_task(config: Config, split: str = "train", for_eval: bool = False):
+  if not for_eval and config.algo in TRAIN_TASKS:
+    return TRAIN_TASKS[config.algo](config, split)
   return TASKS[config.task](config, split, for_eval)
 
 
