@@ -172,6 +172,76 @@ for _algo, _steps in _LAKE_STEPS.items():
 PRESETS.update({k: dict(_OMNIGLOT, **v) for k, v in _METRIC_PRESETS.items()})
 DESCRIPTIONS.update(_METRIC_DESCRIPTIONS)
 
+# Gradient-based meta-learning on images (issue 4). Finn et al. 2017 sec. 5.2 / app. A.1:
+# Omniglot 5-way with the stride-2 Conv-4 (64 filters, batch statistics), alpha 0.4, one
+# inner step, evaluated after 3 steps, meta-batch 32, query = K per class, Adam 1e-3, 60k
+# steps; 20-way: alpha 0.1, 5 steps, meta-batch 16. mini-ImageNet: Conv-4 with 32 filters
+# and 2x2 max-pools, alpha 0.01, 5 steps (10 at test), meta-batch 4 (1-shot) / 2 (5-shot),
+# 15 queries. Evaluation: 600 test tasks with 15 queries per class.
+_GBML_OMNIGLOT = dict(task="omniglot", model="conv4", split="small-sets", rotation="classes",
+                      filters=64, norm="batch", task_axis="auto", conv_impl="auto",
+                      outer_lr=1e-3, steps=60000, steps_per_call=50, log_every=500,
+                      eval_tasks=600, eval_query=15)
+_GBML_PRESETS = {
+    "maml-omniglot-5w1s": dict(algo="maml", ways=5, shots=1, query=1, inner_lr=0.4, inner_steps=1,
+                               meta_batch_size=32, eval_shots=1, eval_steps=(0, 1, 3)),
+    "maml-omniglot-5w5s": dict(algo="maml", ways=5, shots=5, query=5, inner_lr=0.4, inner_steps=1,
+                               meta_batch_size=32, eval_shots=5, eval_steps=(0, 1, 3)),
+    "maml-omniglot-20w1s": dict(algo="maml", ways=20, shots=1, query=1, inner_lr=0.1,
+                                inner_steps=5, meta_batch_size=16, eval_shots=1, eval_steps=(0, 5)),
+    "maml-omniglot-20w5s": dict(algo="maml", ways=20, shots=5, query=5, inner_lr=0.1,
+                                inner_steps=5, meta_batch_size=16, eval_shots=5, eval_steps=(0, 5)),
+    # The MAML paper's non-convolutional rows: an MLP 256-128-64-64 (here without batch norm).
+    "maml-omniglot-mlp-5w1s": dict(algo="maml", model="mlp", hidden=(256, 128, 64, 64), ways=5,
+                                   shots=1, query=1, inner_lr=0.4, inner_steps=1,
+                                   meta_batch_size=32, eval_shots=1, eval_steps=(0, 1, 3)),
+    # What fits a shared 2-core CPU in about an hour (benchmarks/RESULTS.md): 5 queries per
+    # class instead of 1 (less noisy meta-gradients), 3000 steps.
+    "maml-omniglot-5w1s-cpu": dict(algo="maml", ways=5, shots=1, query=5, inner_lr=0.4,
+                                   inner_steps=1, meta_batch_size=32, steps=3000, log_every=50,
+                                   steps_per_call=25, eval_shots=1, eval_steps=(0, 1, 3, 10)),
+    "maml-miniimagenet-5w1s": dict(task="mini-imagenet", model="conv4-pool", filters=32, algo="maml",
+                                   ways=5, shots=1, query=15, inner_lr=0.01, inner_steps=5,
+                                   meta_batch_size=4, image_size=84, rotation="none",
+                                   eval_shots=1, eval_steps=(0, 10)),
+    "maml-miniimagenet-5w5s": dict(task="mini-imagenet", model="conv4-pool", filters=32, algo="maml",
+                                   ways=5, shots=5, query=15, inner_lr=0.01, inner_steps=5,
+                                   meta_batch_size=2, image_size=84, rotation="none",
+                                   eval_shots=5, eval_steps=(0, 10)),
+}
+_GBML_DESCRIPTIONS = {
+    "maml-omniglot-5w1s": "Finn et al. 2017: stride-2 Conv-4 64, batch stats, alpha 0.4, 1 step (3 at test), batch 32, 60k steps",
+    "maml-omniglot-5w5s": "as maml-omniglot-5w1s with K=5",
+    "maml-omniglot-20w1s": "Finn et al. 2017: 20-way 1-shot, alpha 0.1, 5 steps, batch 16",
+    "maml-omniglot-20w5s": "Finn et al. 2017: 20-way 5-shot, alpha 0.1, 5 steps, batch 16",
+    "maml-omniglot-mlp-5w1s": "Finn et al. 2017's non-convolutional row: MLP 256-128-64-64 (no batch norm here)",
+    "maml-omniglot-5w1s-cpu": "maml-omniglot-5w1s sized for ~1 h on 2 CPU cores: 5 queries/class, 3000 steps",
+    "maml-miniimagenet-5w1s": "Finn et al. 2017: Conv-4 32 + max-pool, alpha 0.01, 5 steps (10 at test), batch 4",
+    "maml-miniimagenet-5w5s": "Finn et al. 2017: mini-ImageNet 5-way 5-shot, batch 2",
+}
+for _name in ("maml-omniglot-5w1s", "maml-omniglot-5w5s", "maml-omniglot-20w1s", "maml-omniglot-20w5s",
+              "maml-miniimagenet-5w1s", "maml-miniimagenet-5w5s"):
+  _suffix = _name[len("maml-"):]
+  # First-order MAML (Finn et al. 2017 sec. 5.2): the same settings, no second derivatives.
+  _GBML_PRESETS[f"fomaml-{_suffix}"] = dict(_GBML_PRESETS[_name], algo="fomaml")
+  _GBML_DESCRIPTIONS[f"fomaml-{_suffix}"] = f"first-order MAML with the {_name} settings"
+  # Meta-SGD (Li et al. 2017): MAML's settings, per-parameter rates initialised at alpha.
+  _GBML_PRESETS[f"metasgd-{_suffix}"] = dict(_GBML_PRESETS[_name], algo="metasgd")
+  _GBML_DESCRIPTIONS[f"metasgd-{_suffix}"] = f"Meta-SGD, learned per-parameter alpha, {_name} settings"
+  # ANIL (Raghu et al. 2020): MAML's settings, only the head adapted.
+  _GBML_PRESETS[f"anil-{_suffix}"] = dict(_GBML_PRESETS[_name], algo="anil")
+  _GBML_DESCRIPTIONS[f"anil-{_suffix}"] = f"ANIL (only the head adapted) with the {_name} settings"
+# Reptile (Nichol et al. 2018, Omniglot): 5 inner steps on the support set, meta-batch 5,
+# 50 steps at test; our inner loop is SGD (the paper's is Adam), so alpha is an SGD rate.
+for _k in (1, 5):
+  _GBML_PRESETS[f"reptile-omniglot-5w{_k}s"] = dict(
+      algo="reptile", ways=5, shots=_k, query=_k, inner_lr=0.1, inner_steps=5,
+      meta_batch_size=5, steps=100000, eval_shots=_k, eval_steps=(0, 5, 50))
+  _GBML_DESCRIPTIONS[f"reptile-omniglot-5w{_k}s"] = (
+      f"Nichol et al. 2018: 5-way {_k}-shot, 5 inner SGD steps (alpha 0.1), batch 5, 50 steps at test")
+PRESETS.update({k: dict(_GBML_OMNIGLOT, **v) for k, v in _GBML_PRESETS.items()})
+DESCRIPTIONS.update(_GBML_DESCRIPTIONS)
+
 
 def _positive_int(name, v):
   if isinstance(v, bool) or not isinstance(v, int) or v <= 0:

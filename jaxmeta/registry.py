@@ -106,6 +106,18 @@ def _fomaml(config, model, task):
                            remat=config.remat)
 
 
+@register_algorithm("metasgd")
+def _metasgd(config, model, task):
+  return algorithms.metasgd(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+                            remat=config.remat)
+
+
+@register_algorithm("anil")
+def _anil(config, model, task):
+  return algorithms.anil(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+                         remat=config.remat)
+
+
 @register_algorithm("reptile")
 def _reptile(config, model, task):
   return algorithms.reptile(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps)
@@ -162,7 +174,11 @@ def _embedding_nn(config, model, task):
   # Trained on the classification task of TRAIN_TASKS (head over all training classes);
   # evaluated on N-way episodes, where the head is unused.
   ways = config.eval_ways or config.ways
-  return algorithms.embedding_nn(_embedding(model), max(task.output_size, 2), ways)
+  num_classes = task.output_size
+  if config.task == "omniglot":  # the head's width is the training split's, whatever task scores it
+    from jaxmeta.data.omniglot import split_classes
+    num_classes = split_classes(config, "train").num_classes
+  return algorithms.embedding_nn(_embedding(model), max(num_classes, 2), ways)
 
 
 def _classes_task(config: Config, split: str):

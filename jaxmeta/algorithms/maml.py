@@ -4,7 +4,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxmeta.algorithms.common import finetune_evaluate, model_init, model_loss
+from jaxmeta.algorithms.common import finetune_evaluate, model_init, model_loss, query_batch
 from jaxmeta.inner_loop import adapt
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
@@ -44,7 +44,7 @@ def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   def query_loss_after_adaptation(params, episode: Episode):
     adapted, losses = adapt(loss_fn, params, (episode.support_x, episode.support_y),
                             lr=inner_lr, steps=inner_steps, first_order=first_order, remat=remat)
-    loss = loss_fn(adapted, (episode.query_x, episode.query_y))
+    loss = loss_fn(adapted, query_batch(model, episode))
     return loss, {"loss": loss, "pre_adaptation_loss": losses[0]}
 
   def meta_grad(params, episode: Episode, key: jax.Array):

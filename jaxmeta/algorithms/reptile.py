@@ -4,7 +4,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxmeta.algorithms.common import finetune_evaluate, model_init, model_loss
+from jaxmeta.algorithms.common import finetune_evaluate, model_init, model_loss, query_batch
 from jaxmeta.inner_loop import adapt
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
@@ -36,7 +36,7 @@ def reptile(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
                             first_order=True)
     adapted = jax.lax.stop_gradient(adapted)
     grads = jax.tree.map(lambda p, w: (p - w) / inner_lr, params, adapted)
-    query_loss = loss_fn(adapted, (episode.query_x, episode.query_y))
+    query_loss = loss_fn(adapted, query_batch(model, episode))
     return grads, {"loss": query_loss, "pre_adaptation_loss": losses[0]}
 
   return Algorithm("reptile", model_init(model), meta_grad,

@@ -1,0 +1,94 @@
+"""ANIL, "almost no inner loop" (Raghu, Raghu, Bengio & Vinyals 2020): adapt only the head."""
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxmeta.algorithms.common import model_init
+from jaxmeta.errors import ConfigError
+from jaxmeta.inner_loop import adapt
+from jaxmeta.types import Algorithm, Episode, TaskDistribution
+
+
+def _split(params):
+  """``{"params": {..., "head": h}}`` -> (body params, head params)."""
+  inner = dict(params["params"])
+  head = inner.pop("head")
+  return {"params": inner}, head
+
+
+def _linear(head, features):
+  return features @ head["kernel"] + head["bias"]
+
+
+def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
+         inner_steps: int = 1, first_order: bool = False, remat: bool = False) -> Algorithm:
+  """MAML whose inner loop adapts only the final linear layer (the "head").
+
+  The body is applied once per task (its output does not change during adaptation);
+  :func:`~jaxmeta.inner_loop.adapt` runs SGD on the head's weights over the support
+  features, and the meta-gradient flows to the body through the features and, second
+  order, through the head's adaptation (Raghu et al. 2020, sec. 4).
+
+  Args:
+    model: a flax module with an ``output_size`` attribute whose last layer is a
+      ``nn.Dense`` named ``"head"`` and that returns features when ``output_size=None``
+      (:class:`~jaxmeta.models.Conv4`).
+    task: supplies ``loss`` and ``metric``.
+    inner_lr: alpha.
+    inner_steps: k during meta-training.
+    first_order: drop second-order terms.
+    remat: rematerialise inner steps in the backward pass.
+
+  Returns:
+    An :class:`~jaxmeta.types.Algorithm`; evaluation also adapts only the head.
+
+  Example:
+    >>> import jax, jax.numpy as jnp, jaxmeta
+    >>> from jaxmeta.types import Episode, TaskDistribution
+    >>> from jaxmeta.tasks.episodes import accuracy, cross_entropy
+    >>> ep = Episode(jnp.ones((2, 8, 8, 1)), jnp.arange(2), jnp.ones((4, 8, 8, 1)), jnp.arange(4) % 2)
+    >>> task = TaskDistribution("toy", lambda k: ep, cross_entropy, accuracy, "accuracy", 2)
+    >>> algo = anil(jaxmeta.models.Conv4(filters=4, output_size=2), task, inner_lr=0.1)
+    >>> params = algo.init(jax.random.key(0), ep)
+    >>> algo.evaluate(params, ep, 3).shape
+    (4,)
+  """
+  if not hasattr(model, "output_size") or getattr(model, "output_size") is None:
+    raise ConfigError("--model", "ANIL needs a model with a linear head (output_size set), "
+                      "e.g. conv4 or conv4-pool")
+  body = model.clone(output_size=None)
+  support_norm = getattr(model, "norm", None) == "support"
+
+  def features(body_params, episode: Episode):
+    fs = body.apply(body_params, episode.support_x)
+    if support_norm:
+      fq = body.apply(body_params, episode.query_x, support=episode.support_x)
+    else:
+      fq = body.apply(body_params, episode.query_x)
+    return fs, fq
+
+  head_loss = lambda head, batch: task.loss(_linear(head, batch[0]), batch[1])
+
+  def query_loss_after_adaptation(params, episode: Episode):
+    body_params, head = _split(params)
+    fs, fq = features(body_params, episode)
+    adapted, losses = adapt(head_loss, head, (fs, episode.support_y), lr=inner_lr,
+                            steps=inner_steps, first_order=first_order, remat=remat)
+    loss = head_loss(adapted, (fq, episode.query_y))
+    return loss, {"loss": loss, "pre_adaptation_loss": losses[0]}
+
+  def meta_grad(params, episode: Episode, key: jax.Array):
+    del key
+    return jax.grad(query_loss_after_adaptation, has_aux=True)(params, episode)
+
+  def evaluate(params, episode: Episode, num_steps: int) -> jax.Array:
+    body_params, head = _split(params)
+    fs, fq = features(body_params, episode)
+    observe = lambda h: task.metric(_linear(h, fq), episode.query_y)
+    adapted, (_, curve) = adapt(head_loss, head, (fs, episode.support_y), lr=inner_lr,
+                                steps=num_steps, first_order=True, observe=observe)
+    return jnp.concatenate([curve, observe(adapted)[None]])
+
+  return Algorithm("fomaml-anil" if first_order else "anil", model_init(model), meta_grad, evaluate)
