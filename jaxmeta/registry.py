@@ -75,6 +75,34 @@ def _omniglot(config: Config, split: str = "train", for_eval: bool = False):
                        within_alphabet=config.within_alphabet, name="omniglot")
 
 
+@register_task("mini-imagenet", default_model="conv4-pool")
+def _mini_imagenet(config: Config, split: str = "train", for_eval: bool = False):
+  """N-way K-shot mini-ImageNet episodes (jaxmeta.data.mini_imagenet), uint8 on the device.
+
+  ``--data-dir`` holds the pickle caches or the split CSVs + images/; ``--split`` and
+  ``--rotation`` are Omniglot's and are not used (the Ravi & Larochelle 64/16/20 split).
+  """
+  from jaxmeta.data.mini_imagenet import mini_imagenet_splits
+  from jaxmeta.data.omniglot import default_data_dir
+  from jaxmeta.tasks.episodes import check_episode_fits, check_ways_fit, few_shot_task
+  if split not in ("train", "val", "test"):
+    raise ConfigError("--split", f"must be train, val or test, got {split!r}")
+  splits = mini_imagenet_splits(config.data_dir or default_data_dir(), image_size=config.image_size,
+                                dtype="uint8")
+  eval_ways = getattr(config, "eval_ways", None)
+  if split == "train" and not for_eval:  # fail before training, not after it
+    check_episode_fits(splits["test"], config.eval_shots, config.eval_query,
+                       ("--eval-shots", "--eval-query"))
+    check_ways_fit(splits["test"], eval_ways or config.ways, False,
+                   "--eval-ways" if eval_ways else "--ways")
+  shots, query = (config.eval_shots, config.eval_query) if for_eval else (config.shots, config.query)
+  flags = ("--ways", "--eval-shots", "--eval-query") if for_eval else ("--ways", "--shots", "--query")
+  ways = config.ways
+  if for_eval and eval_ways is not None:
+    ways, flags = eval_ways, ("--eval-ways",) + flags[1:]
+  return few_shot_task(splits[split], ways, shots, query, flags=flags, name="mini-imagenet")
+
+
 @register_model("mlp")
 def _mlp(config: Config, task):
   return models.MLP(tuple(config.hidden), task.output_size)

@@ -65,6 +65,7 @@ def test_csv_format(tmp_path):
   assert splits["train"].images.shape == (2, 3, 84, 84, 3)
   assert splits["test"].names == ["d", "e"] and splits["val"].counts.tolist() == [3]
   (tmp_path / "images" / "d0001.jpg").write_bytes(b"not a jpeg")
+  mi._splits.cache_clear()  # loaded once per process; an image changed in place is not noticed
   with pytest.raises(JaxmetaError, match="d0001.jpg"):
     mi.mini_imagenet_splits(tmp_path)
 
@@ -107,3 +108,23 @@ def test_overlapping_splits_are_refused(tmp_path):
   _write_pickles(tmp_path, {"train": ["n01", "n02"], "val": ["n03"], "test": ["n02", "n04"]})
   with pytest.raises(ConfigError, match="train and test splits share 1 classes"):
     mi.mini_imagenet_splits(tmp_path)
+
+
+def test_registered_task(tmp_path):
+  from jaxmeta import registry
+  from jaxmeta.config import Config, validate
+  _write_pickles(tmp_path, {"train": ["n01", "n02", "n03"], "val": ["n04", "n05"],
+                            "test": ["n06", "n07", "n08"]})
+  config = validate(Config(task="mini-imagenet", model="mlp", ways=3, shots=1, query=2,
+                           eval_shots=1, eval_query=3, image_size=84, rotation="none",
+                           data_dir=str(tmp_path)), **registry.names())
+  task = registry.build_task(config, "train")
+  ep = jax.jit(task.sample)(jax.random.key(0))
+  assert ep.support_x.shape == (3, 84, 84, 3) and ep.query_y.shape == (6,)
+  assert registry.build_task(config, "test", for_eval=True).output_size == 3
+  with pytest.raises(ConfigError, match="--image-size 84"):
+    registry.build_task(config.replace(image_size=28), "train")
+  with pytest.raises(ConfigError, match="--eval-shots 1 \\+ --eval-query 4"):
+    registry.build_task(config.replace(eval_query=4), "train")
+  with pytest.raises(ConfigError, match="--ways.*4-way.*3"):
+    registry.build_task(config.replace(ways=4), "test", for_eval=True)

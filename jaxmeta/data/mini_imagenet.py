@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import pickle
 from pathlib import Path
@@ -140,7 +141,7 @@ def mini_imagenet_splits(data_dir, *, image_size: int = 84, dtype="float32") -> 
   Args:
     data_dir: folder holding the pickles, or the CSVs and ``images/`` (also looked for
       in ``data_dir/mini-imagenet``).
-    image_size: side for CSV images (the pickles are used as stored).
+    image_size: side for CSV images; the pickles are used as stored and must match.
     dtype: ``"float32"`` (values in [0, 1]) or ``"uint8"`` (4x less memory; the episode
       sampler converts after its gather).
 
@@ -149,6 +150,17 @@ def mini_imagenet_splits(data_dir, *, image_size: int = 84, dtype="float32") -> 
     JaxmetaError: a corrupted, malicious or HTML file (named).
   """
   data_dir = Path(data_dir).expanduser()
+  stamp = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns)
+                for base in (data_dir, data_dir / "mini-imagenet")
+                for f in sorted(base.glob("*")) if f.is_file()) if data_dir.is_dir() else ()
+  return _splits(str(data_dir), image_size, dtype, stamp)
+
+
+@functools.lru_cache(maxsize=2)
+def _splits(data_dir, image_size, dtype, stamp) -> dict:
+  """:func:`mini_imagenet_splits`, loaded once per process (keyed by the files' stats)."""
+  del stamp
+  data_dir = Path(data_dir)
   for base in (data_dir, data_dir / "mini-imagenet"):
     if all((base / p).is_file() for p in PICKLES.values()):
       out = {k: load_pickle(base / p) for k, p in PICKLES.items()}
@@ -165,6 +177,10 @@ def mini_imagenet_splits(data_dir, *, image_size: int = 84, dtype="float32") -> 
     if shared:
       raise ConfigError("--data-dir", f"the {a} and {b} splits share {len(shared)} classes "
                         f"(e.g. {sorted(shared)[0]}); the splits must not overlap")
+  for k, v in out.items():
+    if v.images.shape[2:4] != (image_size, image_size):
+      raise ConfigError("--image-size", f"the mini-ImageNet {k} cache holds {v.images.shape[2]}x"
+                        f"{v.images.shape[3]} images; pass --image-size {v.images.shape[2]}")
   if dtype == "float32":
     out = {k: _float(v) for k, v in out.items()}
   elif dtype != "uint8":
