@@ -127,7 +127,8 @@ def ink_points(png: bytes, where: str = "image") -> np.ndarray:
 
 def modified_hausdorff(a: np.ndarray, b: np.ndarray) -> float:
   """``max(mean_a min_b |a-b|, mean_b min_a |a-b|)`` (Dubuisson & Jain 1994)."""
-  d = np.sqrt(np.maximum(((a[:, None, :] - b[None, :, :]) ** 2).sum(-1), 0.0))
+  from scipy.spatial.distance import cdist  # scipy is a dependency of jax
+  d = cdist(a, b)
   return float(max(d.min(axis=1).mean(), d.min(axis=0).mean()))
 
 
