@@ -35,3 +35,11 @@ def _png(array):
   buf = io.BytesIO()
   Image.fromarray(array, "L").save(buf, format="PNG")
   return buf.getvalue()
+
+
+def test_tfds_splits_through_the_protocols():
+  with tfds.testing.mock_data(num_examples=40):
+    splits = omniglot.omniglot_splits("random:5,2,3", source="tfds", rotation="classes")
+  assert [splits[k].num_classes for k in ("train", "val", "test")] == [20, 2, 3]
+  names = lambda k: {n.split("/rot")[0] for n in splits[k].names}
+  assert not names("train") & names("test") and not names("val") & names("test")
