@@ -121,6 +121,8 @@ def _add_eval_args(p):
   p.add_argument("--num-tasks", type=int, help="fresh tasks to evaluate (default: the run's)")
   p.add_argument("--seed", type=int, help="evaluation seed (default: the run's)")
   p.add_argument("--split", default="test", help="train | val | test (image tasks)")
+  p.add_argument("--data-dir", help="where the data is now (default: the run's)")
+  p.add_argument("--cache-dir", help="decoded-image cache (default: the run's)")
 
 
 def cmd_eval(args) -> int:
@@ -139,7 +141,8 @@ def cmd_eval(args) -> int:
     raise ConfigError("--eval-steps", f"must be comma-separated non-negative integers, got {args.eval_steps}")
   if args.seed is not None and args.seed < 0:
     raise ConfigError("--seed", f"must be a non-negative integer, got {args.seed}")
-  config, params = experiment.load_run(args.workdir)
+  config, params = experiment.load_run(args.workdir, data_dir=getattr(args, "data_dir", None),
+                                       cache_dir=getattr(args, "cache_dir", None))
   changes = {}
   if args.shots is not None:
     changes["eval_shots"] = args.shots

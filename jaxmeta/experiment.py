@@ -163,8 +163,12 @@ def evaluate_run(config: Config, params, *, split: str = "test", eval_steps=None
           "by_steps": {str(s): summarize(curves[:, s]) for s in eval_steps}}
 
 
-def load_run(workdir: Path):
-  """(config, params) of the run in ``workdir``; errors name the file."""
+def load_run(workdir: Path, **overrides):
+  """(config, params) of the run in ``workdir``; errors name the file.
+
+  ``overrides`` replace config fields that do not change the model, e.g. ``data_dir``
+  when the data has moved since training.
+  """
   workdir = Path(workdir)
   cfg_path = workdir / "config.json"
   if not cfg_path.exists():
@@ -174,6 +178,7 @@ def load_run(workdir: Path):
     config = Config.from_json(json.loads(cfg_path.read_text()))
   except (ValueError, TypeError) as e:
     raise CheckpointError(f"{cfg_path} is unreadable: {e}") from e
+  config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
   validate(config, **registry.names())
   if not checkpoint.has_checkpoint(workdir):
     raise CheckpointError(f"{workdir} has no checkpoint yet; train it first")

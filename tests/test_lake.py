@@ -119,6 +119,16 @@ def test_eval_lake_scores_a_trained_run(tmp_path, capsys):
   assert len(result["per_run"]) == 2
   assert all(e in (0.0, 20.0, 40.0, 60.0, 80.0, 100.0) for e in result["per_run"])
   assert result["error_rate"] == pytest.approx(np.mean(result["per_run"]))
+  # the data moved: --data-dir on eval and eval-lake overrides the run's
+  assert cli.main(["eval", "--workdir", str(workdir), "--num-tasks", "2",
+                   "--data-dir", str(tmp_path / "moved")]) == 2
+  assert str(tmp_path / "moved") in capsys.readouterr().err
+  assert cli.main(["eval-lake", "--workdir", str(workdir), "--runs", str(tmp_path / "runs5"),
+                   "--data-dir", str(tmp_path / "moved")]) == 2
+  assert str(tmp_path / "moved") in capsys.readouterr().err
+  assert cli.main(["eval", "--workdir", str(workdir), "--num-tasks", "2", "--data-dir", str(DATA),
+                   "--out", str(tmp_path / "eval.json")]) == 0
+  assert json.loads((tmp_path / "eval.json").read_text())["n_tasks"] == 2
   make_runs(tmp_path / "runs4", n_runs=1, ways=4)
   capsys.readouterr()
   assert cli.main(["eval-lake", "--workdir", str(workdir), "--runs", str(tmp_path / "runs4")]) == 2

@@ -32,6 +32,8 @@ def _add_eval_lake_args(p):
   p.add_argument("--baseline", help="mhd: score with the Modified Hausdorff Distance instead")
   p.add_argument("--out", type=Path, help="results JSON")
   p.add_argument("--steps", type=int, help="adaptation steps (default: the run's largest --eval-steps)")
+  p.add_argument("--data-dir", help="where the run's training data is now (default: the run's)")
+  p.add_argument("--cache-dir", help="decoded-image cache (default: the run's)")
 
 
 def cmd_eval_lake(args) -> int:

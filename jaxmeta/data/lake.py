@@ -161,18 +161,19 @@ def run_episodes(runs: list[LakeRun], image_size: int):
                  to_float(qx), np.stack([r.labels for r in runs]).astype(np.int32))
 
 
-def score_run(workdir, runs: list[LakeRun], steps=None) -> np.ndarray:
+def score_run(workdir, runs: list[LakeRun], steps=None, **overrides) -> np.ndarray:
   """Percent error of each run for the trained run in ``workdir``.
 
   Raises:
     ConfigError: the run is not an Omniglot run, or its model's head is fixed to another
-      number of ways than the runs have.
+      number of ways than the runs have. ``overrides`` (``data_dir``, ``cache_dir``) say
+      where the run's data is now.
   """
   import jax
   from jaxmeta import experiment, registry
   from jaxmeta.tasks.episodes import accuracy, cross_entropy
   from jaxmeta.types import TaskDistribution
-  config, params = experiment.load_run(workdir)
+  config, params = experiment.load_run(workdir, **overrides)
   if config.task != "omniglot":
     raise ConfigError("--workdir", f"{workdir} was trained on --task {config.task}; eval-lake "
                       "scores Omniglot runs")
@@ -208,7 +209,9 @@ def main(args) -> int:
   if args.steps is not None and args.steps < 0:
     raise ConfigError("--steps", f"must be a non-negative integer, got {args.steps}")
   runs = load_runs(args.runs)
-  per_run = score_mhd(runs) if args.baseline == "mhd" else score_run(args.workdir, runs, args.steps)
+  per_run = score_mhd(runs) if args.baseline == "mhd" else score_run(
+      args.workdir, runs, args.steps, data_dir=getattr(args, "data_dir", None),
+      cache_dir=getattr(args, "cache_dir", None))
   result = {"error_rate": float(np.mean(per_run)), "per_run": [float(e) for e in per_run],
             "scorer": "mhd" if args.baseline == "mhd" else str(args.workdir),
             "runs": str(args.runs), "n_runs": len(runs)}
