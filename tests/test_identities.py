@@ -74,7 +74,7 @@ def explicit_meta_gradients(loss_fn, params, batches, alpha):
 
 
 def test_exact_identities_k1_match_closed_forms():
-  loss_fn, params, batches = tiny_problem(hidden=(40, 40))
+  loss_fn, params, batches = tiny_problem(hidden=(16, 16))
   alpha = 0.05
   got = I.meta_gradients(loss_fn, params, batches, alpha)
   want = I.closed_forms(loss_fn, params, *batches, alpha)
@@ -88,7 +88,7 @@ def test_exact_identities_k1_match_closed_forms():
   assert float(I.relative_error(diff, g00)) < 1e-10
 
 
-@pytest.mark.parametrize("k", [2, 3])
+@pytest.mark.parametrize("k", [3])
 def test_exact_identities_general_k(k):
   loss_fn, params, batches = tiny_problem(hidden=(8, 8), n_batches=k + 1)
   got = I.meta_gradients(loss_fn, params, batches, 0.03)
@@ -131,13 +131,9 @@ def test_residual_scales_like_alpha_squared(k):
     assert 1.8 < slope < 2.2, (name, slope, res[name])
     assert res[name][0] < 1e-3 * res["scale"], name
   # Not vacuous: dropping the B term (c_B = 0) leaves an O(alpha) residual.
-  terms = I.expected_taylor_terms(loss_fn, params, batches)
-  coef = I.expansion_coefficients(k)
-  expected_maml = jax.jit(jax.vmap(
-      lambda alpha: I.expected_meta_gradients(loss_fn, params, batches, alpha)["maml"]))
-  g = expected_maml(jnp.asarray(alphas))
+  terms, coef = res["terms"], I.expansion_coefficients(k)
   first = jax.vmap(lambda gi: I.tree_norm(jax.tree.map(
-      lambda x, a: x - coef["maml"][0] * a, gi, terms.a)))(g)
+      lambda x, a: x - coef["maml"][0] * a, gi, terms.a)))(res["expected"]["maml"])
   assert 0.8 < I.fit_slope(alphas, np.asarray(first)) < 1.2
 
 
@@ -154,18 +150,18 @@ def test_symmetrised_mean_matches_prediction_for_quadratic_loss():
 
 
 def test_expectation_helpers_match_python_loops():
-  loss_fn, params, batches = tiny_problem(hidden=(4,), n_draws=5, n_batches=3)
+  loss_fn, params, batches = tiny_problem(hidden=(4,), n_draws=3, n_batches=3)
   alpha = 0.02
   got = I.expected_meta_gradients(loss_fn, params, batches, alpha, symmetrise=False)
-  draws = [[jax.tree.map(lambda v: v[d], b) for b in batches] for d in range(5)]
+  draws = [[jax.tree.map(lambda v: v[d], b) for b in batches] for d in range(3)]
   per = [I.meta_gradients(loss_fn, params, bs, alpha) for bs in draws]
   for name in I.ALGORITHMS:
-    want = jax.tree.map(lambda *vs: sum(vs) / 5, *[p[name] for p in per])
+    want = jax.tree.map(lambda *vs: sum(vs) / 3, *[p[name] for p in per])
     assert float(I.relative_error(got[name], want)) < 1e-12
   terms = I.expected_taylor_terms(loss_fn, params, batches)
   per_t = [I.taylor_terms(loss_fn, params, *bs) for bs in draws]
   for field in ("a", "b"):
-    want = jax.tree.map(lambda *vs: sum(vs) / 5, *[getattr(t, field) for t in per_t])
+    want = jax.tree.map(lambda *vs: sum(vs) / 3, *[getattr(t, field) for t in per_t])
     assert float(I.relative_error(getattr(terms, field), want)) < 1e-12
 
 
