@@ -194,15 +194,17 @@ def run(args) -> dict:
     entry = {"config": config.to_json(), "train_seconds": train_s,
              "train_steps_per_s": config.steps / train_s, "eval": {}}
     if algo == "pretrained":
-      lrs_by_k = {}
+      lrs_by_k, chosen = {}, {}
       for shots in args.eval_shots:
         lr = args.pretrained_lr
         if lr == "auto":
           lr, scores = tune_lr(config, params=state.params, shots=shots, args=args,
                                key=jax.random.fold_in(val_key, shots))
           entry.setdefault("lr_search", {})[f"K{shots}"] = {str(k): v for k, v in scores.items()}
+        chosen[shots] = float(lr)
         lrs_by_k[shots] = sorted({float(lr), config.inner_lr})
     else:
+      chosen = {}
       lrs = args.eval_lr or (config.inner_lr,)
       lrs_by_k = {shots: list(lrs) for shots in args.eval_shots}
     t0 = time.time()
@@ -211,8 +213,7 @@ def run(args) -> dict:
       curves = evaluate_curves(config, state.params, shots, jax.random.fold_in(eval_key, shots),
                                args.num_tasks, args.eval_query, max_steps, lr)
       by_steps = {str(s): describe(curves[:, s]) for s in (0,) + tuple(args.eval_steps)}
-      tuned = algo == "pretrained" and args.pretrained_lr == "auto" and len(lrs_by_k[shots]) > 1 \
-          and lr != config.inner_lr
+      tuned = args.pretrained_lr == "auto" and chosen.get(shots) == lr
       entry["eval"].setdefault(f"K{shots}", {})[f"lr{lr:g}"] = {
           "inner_lr": lr, "tuned": tuned, "n_tasks": args.num_tasks, "query": args.eval_query,
           "by_steps": by_steps}
@@ -239,7 +240,7 @@ def format_results(out: dict) -> str:
                                                 for s in steps) + f"{'tasks > 10 (max step)':>24}")
     for algo, entry in out["results"].items():
       for tag, ev in entry["eval"].get(f"K{shots}", {}).items():
-        name = f"{algo} a={ev['inner_lr']:g}" + (" (tuned)" if ev["tuned"] else "")
+        name = f"{algo} a={ev['inner_lr']:g}" + (" (tuned)" if ev.get("tuned") else "")
         cells = []
         for s in steps:
           c = _cell(ev["by_steps"][str(s)])
