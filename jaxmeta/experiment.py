@@ -203,4 +203,13 @@ def format_table(results: dict[str, dict], paper: Optional[dict] = None) -> str:
       cell = f"{b['mean']:.3f}±{b['ci95']:.3f} [{b['median']:.2f}]" + (f" ({ref})" if ref is not None else "")
       cells.append(f"{cell:>28}")
     lines.append(f"{name:<12}" + "".join(cells))
+  # A mean far above the median is a heavy tail (a few tasks that diverge when fine-tuned
+  # for many steps): say where it is instead of leaving the reader to guess.
+  for name, r in results.items():
+    worst = max(r["by_steps"].items(), key=lambda kv: kv[1]["max"])
+    s, b = worst
+    if b.get("n_nonfinite", 0) or b["max"] > 20 * max(b["median"], 1e-12):
+      lines.append(f"  {name}: heavy tail — worst task {b['max']:.4g} after {s} steps"
+                   + (f", {b['n_nonfinite']} task(s) diverged" if b.get("n_nonfinite") else "")
+                   + "; compare the medians (benchmarks/RESULTS.md explains the tail)")
   return "\n".join(lines)

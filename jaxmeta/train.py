@@ -149,8 +149,14 @@ def evaluate(task: TaskDistribution, algo: Algorithm, params: Params, key: jax.A
 
 
 def summarize(values: np.ndarray) -> dict:
-  """Mean, 95 % interval half-width ``1.96 std / sqrt(N)``, median and extremes of per-task values."""
+  """Mean, 95 % interval half-width ``1.96 std / sqrt(N)``, median and extremes of per-task values.
+
+  A task whose metric diverged (NaN/inf) makes the mean non-finite, as it should; it counts
+  in ``n_nonfinite`` and as ``+inf`` in the median, which stays meaningful.
+  """
   values = np.asarray(values, np.float64)
   n = values.shape[0]
+  ranked = np.where(np.isnan(values), np.inf, values)
   return {"mean": float(values.mean()), "ci95": float(1.96 * values.std() / math.sqrt(n)),
-          "median": float(np.median(values)), "min": float(values.min()), "max": float(values.max())}
+          "median": float(np.median(ranked)), "min": float(ranked.min()), "max": float(ranked.max()),
+          "n_nonfinite": int(np.sum(~np.isfinite(values)))}

@@ -85,3 +85,9 @@ def test_summarize_ci95():
   s = jaxmeta.summarize(values)
   assert s["mean"] == 2.5 and s["median"] == 2.5
   np.testing.assert_allclose(s["ci95"], 1.96 * np.std(values) / 2)
+
+
+def test_summarize_counts_diverged_tasks():
+  s = jaxmeta.summarize(np.array([1.0, 2.0, np.nan, np.inf, 3.0]))
+  assert s["n_nonfinite"] == 2 and not np.isfinite(s["mean"])
+  assert s["median"] == 3.0 and s["max"] == np.inf  # NaN ranks as +inf
