@@ -8,7 +8,7 @@ import pytest
 from jaxmeta import cli
 from jaxmeta.data import download, omniglot
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+from data_paths import OMNIGLOT as DATA  # noqa: E402
 SMALL1, SMALL2 = omniglot.SMALL_SETS
 pytestmark = pytest.mark.skipif(not (DATA / f"{SMALL1}.zip").exists(), reason="no shared data")
 

@@ -113,7 +113,7 @@ def test_bad_input():
     few_shot_task(classes, 5, 4, 4, flags=("--ways", "--eval-shots", "--eval-query"))
 
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+from data_paths import OMNIGLOT as DATA  # noqa: E402
 
 
 @pytest.mark.skipif(not (DATA / "images_background_small1.zip").exists(), reason="no shared data")

@@ -11,7 +11,7 @@ from jaxmeta import cli
 from jaxmeta.data import lake
 from jaxmeta.errors import ConfigError, JaxmetaError
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+from data_paths import OMNIGLOT as DATA  # noqa: E402
 
 
 def _character(rng):

@@ -11,7 +11,7 @@ from jaxmeta.data import images as image_lib
 from jaxmeta.data import omniglot
 from jaxmeta.errors import ConfigError, JaxmetaError
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+from data_paths import OMNIGLOT as DATA  # noqa: E402
 pytestmark = pytest.mark.skipif(not (DATA / "images_background_small1.zip").exists(),
                                 reason="shared Omniglot small sets not found")
 
