@@ -25,6 +25,9 @@ Normalisation (``norm``) is explicit because it changes results:
 * ``"support"``: non-transductive: when called as ``apply(params, x, support=s)`` the
   statistics of every layer are those of the support set ``s``; called without
   ``support`` (adaptation on the support set itself) the batch's own statistics are used.
+  Known issue: with ``pool=True`` the *second-order* MAML meta-gradient through
+  ``norm="support"`` disagrees with finite differences (first-order gradients, and every
+  other combination, agree); use ``norm="batch"`` or first order with pooled models.
 """
 from __future__ import annotations
 
