@@ -34,9 +34,8 @@ EVAL_SETTINGS = {"5w1s": (5, 1, 15), "5w5s": (5, 5, 15), "20w1s": (20, 1, 5), "2
 
 def build(algo: str, ways: int, args, num_train_classes: int = 0):
   pool = args.backbone == "pool"
-  layers = 3 if algo == "relation" else 4
   emb = Conv4(args.filters, stride=1 if pool else 2, pool=pool, norm=args.norm,
-              readout="map" if algo == "relation" else "flatten", layers=layers)
+              readout="map" if algo == "relation" else "flatten")
   if algo == "protonet":
     return algorithms.protonet(emb, ways)
   if algo in ("matching", "matching-fce"):
@@ -71,6 +70,8 @@ def main():
   p.add_argument("--eval", default="5w1s,5w5s,20w1s,20w5s")
   p.add_argument("--within-alphabet", action="store_true")
   p.add_argument("--eval-tasks", type=int, default=600)
+  p.add_argument("--eval-batch", type=int, default=20, help="tasks per jitted evaluation call")
+  p.add_argument("--params", type=Path, help="skip training: evaluate these saved params")
   p.add_argument("--seed", type=int, default=0)
   p.add_argument("--workdir", type=Path, required=True)
   args = p.parse_args()
@@ -89,7 +90,11 @@ def main():
   state = jaxmeta.init_state(jax.random.fold_in(train_key, 10**6), task, algo, opt)
   loop = jaxmeta.make_train_loop(task, algo, opt, args.meta_batch_size, args.chunk)
   start, log = time.time(), args.workdir / "metrics.jsonl"
-  log.write_text("")
+  if args.params is not None:   # evaluation only
+    state = state._replace(params=flax.serialization.from_bytes(state.params, args.params.read_bytes()))
+    args.budget_min = 0.0
+  else:
+    log.write_text("")
   while int(state.step) < args.max_steps and time.time() - start < 60 * args.budget_min:
     state, m = loop(state, train_key)
     rec = {"step": int(state.step), "wall_s": round(time.time() - start, 1),
@@ -97,7 +102,8 @@ def main():
     with log.open("a") as f:
       f.write(json.dumps(rec) + "\n")
   train_s = time.time() - start
-  atomic_write_bytes(args.workdir / "params.msgpack", flax.serialization.to_bytes(state.params))
+  if args.params is None:
+    atomic_write_bytes(args.workdir / "params.msgpack", flax.serialization.to_bytes(state.params))
 
   results = {"algo": args.algo, "split": args.split, "steps": int(state.step),
              "train_s": round(train_s, 1), "args": {k: str(v) for k, v in vars(args).items()},
@@ -109,7 +115,7 @@ def main():
   for name, (w, k, q), within in settings:
     t = few_shot_task(test, w, k, q, within_alphabet=within)
     a = build(args.algo, w, args, train.num_classes)
-    acc = jaxmeta.evaluate(t, a, state.params, eval_key, args.eval_tasks, 0, batch_size=50)[:, 0]
+    acc = jaxmeta.evaluate(t, a, state.params, eval_key, args.eval_tasks, 0, batch_size=args.eval_batch)[:, 0]
     results["eval"][name] = jaxmeta.summarize(acc)
     print(name, results["eval"][name], flush=True)
   atomic_write_json(args.workdir / "results.json", results)

@@ -181,6 +181,10 @@ BENCHMARKS: dict[str, tuple[Callable, Callable]] = {
 from omniglot_speed import BENCHMARKS as _OMNIGLOT_BENCHMARKS  # noqa: E402
 BENCHMARKS.update(_OMNIGLOT_BENCHMARKS)
 
+# ProtoNet training episodes (60-way 5-shot 5-query, Conv-4): jaxmeta vs PyTorch (issue 6).
+from protonet_speed import BENCHMARKS as _PROTONET_BENCHMARKS  # noqa: E402
+BENCHMARKS.update(_PROTONET_BENCHMARKS)
+
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
