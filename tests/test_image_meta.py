@@ -1,7 +1,5 @@
 """Gradient-based meta-learning on images: the fast conv path's meta-gradients equal the
 lax.conv ones and finite differences; remat changes nothing; every algorithm learns."""
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,8 +12,8 @@ from jaxmeta import algorithms
 from jaxmeta.models.conv import Conv4
 from jaxmeta.tasks.episodes import accuracy, cross_entropy
 from jaxmeta.types import Episode, TaskDistribution
+from data_paths import OMNIGLOT as DATA
 
-DATA = Path("/work/shared/data/omniglot")
 WAYS = 3
 
 
@@ -118,8 +116,8 @@ def test_metasgd_learns_rates_and_anil_adapts_only_the_head():
 
 @pytest.fixture(scope="module")
 def tiny_omniglot(tmp_path_factory):
-  if not DATA.is_dir():
-    pytest.skip("shared Omniglot small sets not available")
+  if not (DATA / "images_background_small1.zip").exists():
+    pytest.skip("the Omniglot small sets are not here: set JAXMETA_TEST_DATA to their folder")
   from jaxmeta.data.omniglot import omniglot_splits
   return omniglot_splits("small-sets", data_dir=str(DATA),
                          cache_dir=str(tmp_path_factory.mktemp("cache")), image_size=14)
