@@ -25,9 +25,6 @@ Normalisation (``norm``) is explicit because it changes results:
 * ``"support"``: non-transductive: when called as ``apply(params, x, support=s)`` the
   statistics of every layer are those of the support set ``s``; called without
   ``support`` (adaptation on the support set itself) the batch's own statistics are used.
-  Known issue: with ``pool=True`` the *second-order* MAML meta-gradient through
-  ``norm="support"`` disagrees with finite differences (first-order gradients, and every
-  other combination, agree); use ``norm="batch"`` or first order with pooled models.
 """
 from __future__ import annotations
 
@@ -99,14 +96,18 @@ def conv2d(x: jax.Array, kernel: jax.Array, stride: int = 1, conv_impl: str = "a
 
 
 def max_pool_2x2(x: jax.Array) -> jax.Array:
-  """2x2 max-pool, stride 2, "VALID" (odd sizes are cropped), as a reshape + max.
+  """2x2 max-pool, stride 2, "VALID" (odd sizes are cropped), as the elementwise maximum
+  of the four strided sub-grids.
 
-  The gradient of a reduction ``max`` is an elementwise mask, far cheaper on XLA:CPU than
-  the select-and-scatter of ``lax.reduce_window``'s gradient (and its second derivative).
+  Its gradient is an elementwise select, far cheaper on XLA:CPU than the
+  select-and-scatter of ``lax.reduce_window``'s gradient (and its second derivative).
+  (A reshape + ``max`` over the window axes computes the same values, but its second
+  derivative disagreed with finite differences in MAML with ``norm="support"``.)
   """
   n, h, w, c = x.shape
   x = x[:, :h - h % 2, :w - w % 2]
-  return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+  return jnp.maximum(jnp.maximum(x[:, 0::2, 0::2], x[:, 0::2, 1::2]),
+                     jnp.maximum(x[:, 1::2, 0::2], x[:, 1::2, 1::2]))
 
 
 def _moments(h: jax.Array):
