@@ -122,28 +122,16 @@ def _conv4_pool(config: Config, task):
                       output_size=task.output_size, readout="flatten", conv_impl=config.conv_impl)
 
 
-@register_algorithm("maml")
-def _maml(config, model, task):
-  return algorithms.maml(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-                         remat=config.remat)
+def _inner_loop_algorithm(factory):
+  """Registry entry for the algorithms that adapt with k SGD steps (MAML family)."""
+  def build(config, model, task):
+    return factory(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+                   remat=config.remat)
+  return build
 
 
-@register_algorithm("fomaml")
-def _fomaml(config, model, task):
-  return algorithms.fomaml(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-                           remat=config.remat)
-
-
-@register_algorithm("metasgd")
-def _metasgd(config, model, task):
-  return algorithms.metasgd(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-                            remat=config.remat)
-
-
-@register_algorithm("anil")
-def _anil(config, model, task):
-  return algorithms.anil(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-                         remat=config.remat)
+for _name in ("maml", "fomaml", "metasgd", "anil"):
+  register_algorithm(_name)(_inner_loop_algorithm(getattr(algorithms, _name)))
 
 
 @register_algorithm("reptile")
