@@ -21,6 +21,13 @@ def _setup(shots=7, query=9, hidden=(8,)):
   return task, model, episode, params
 
 
+def _unrolled_sgd(loss, params, batch, steps):
+  """Reference inner loop: a Python loop, independent of the lax.scan in jaxmeta.adapt."""
+  for _ in range(steps):
+    params = jax.tree.map(lambda a, g: a - ALPHA * g, params, jax.grad(loss)(params, batch))
+  return params
+
+
 def test_maml_k1_equals_explicit_hessian_formula(x64):
   task, model, ep, params = _setup()
   algo = jaxmeta.algorithms.maml(model, task, inner_lr=ALPHA, inner_steps=1)
@@ -44,9 +51,7 @@ def test_maml_k2_matches_finite_differences(x64):
   loss = model_loss(model, task)
 
   def objective(f):
-    p = unravel(f)
-    for _ in range(2):  # explicit unrolled reference, independent of lax.scan
-      p = jax.tree.map(lambda a, g: a - ALPHA * g, p, jax.grad(loss)(p, (ep.support_x, ep.support_y)))
+    p = _unrolled_sgd(loss, unravel(f), (ep.support_x, ep.support_y), 2)
     return loss(p, (ep.query_x, ep.query_y))
 
   eps = 1e-6
@@ -63,9 +68,7 @@ def test_fomaml_is_query_gradient_at_adapted_params(x64):
   loss = model_loss(model, task)
   algo = jaxmeta.algorithms.fomaml(model, task, inner_lr=ALPHA, inner_steps=3)
   grads, _ = algo.meta_grad(params, ep, jax.random.key(0))
-  p = params
-  for _ in range(3):
-    p = jax.tree.map(lambda a, g: a - ALPHA * g, p, jax.grad(loss)(p, (ep.support_x, ep.support_y)))
+  p = _unrolled_sgd(loss, params, (ep.support_x, ep.support_y), 3)
   chex.assert_trees_all_close(grads, jax.grad(loss)(p, (ep.query_x, ep.query_y)), rtol=1e-10)
 
 
@@ -74,9 +77,7 @@ def test_reptile_update_is_theta_minus_w_over_alpha(x64):
   loss = model_loss(model, task)
   algo = jaxmeta.algorithms.reptile(model, task, inner_lr=ALPHA, inner_steps=4)
   grads, _ = algo.meta_grad(params, ep, jax.random.key(0))
-  w = params
-  for _ in range(4):
-    w = jax.tree.map(lambda a, g: a - ALPHA * g, w, jax.grad(loss)(w, (ep.support_x, ep.support_y)))
+  w = _unrolled_sgd(loss, params, (ep.support_x, ep.support_y), 4)
   chex.assert_trees_all_close(grads, jax.tree.map(lambda t, u: (t - u) / ALPHA, params, w), rtol=1e-9)
   # Plain SGD with learning rate epsilon * alpha is the paper's theta + epsilon (W - theta).
   eps = 0.3
