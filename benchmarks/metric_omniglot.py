@@ -33,13 +33,15 @@ EVAL_SETTINGS = {"5w1s": (5, 1, 15), "5w5s": (5, 5, 15), "20w1s": (20, 1, 5), "2
 
 
 def build(algo: str, ways: int, args, num_train_classes: int = 0):
-  pool = args.backbone == "pool"
+  pool = args.backbone in ("pool", "relation")
   emb = Conv4(args.filters, stride=1 if pool else 2, pool=pool, norm=args.norm,
+              pool_layers=2 if args.backbone == "relation" else None,
               readout="map" if algo == "relation" else "flatten")
   if algo == "protonet":
     return algorithms.protonet(emb, ways)
   if algo in ("matching", "matching-fce"):
-    return algorithms.matching(emb, ways, fce=algo == "matching-fce", read_steps=args.read_steps)
+    return algorithms.matching(emb, ways, fce=algo == "matching-fce", read_steps=args.read_steps,
+                               cosine_scale=args.cosine_scale, learn_scale=args.learn_scale)
   if algo == "relation":
     return algorithms.relation(emb, ways)
   if algo == "siamese":
@@ -62,11 +64,15 @@ def main():
   p.add_argument("--budget-min", type=float, default=30.0)
   p.add_argument("--max-steps", type=int, default=1_000_000)
   p.add_argument("--chunk", type=int, default=25)
-  p.add_argument("--backbone", default="pool", choices=("pool", "stride2"))
+  p.add_argument("--backbone", default="pool", choices=("pool", "stride2", "relation"),
+                 help="pool: Conv-4 with 4 max-pools (ProtoNets); stride2: MAML's; relation: "
+                      "pools after the first 2 blocks only (Relation Nets, 7x7 maps)")
   p.add_argument("--filters", type=int, default=64)
   p.add_argument("--norm", default="batch")
   p.add_argument("--read-steps", type=int, default=5)
   p.add_argument("--distort", action="store_true")
+  p.add_argument("--cosine-scale", type=float, default=1.0, help="Matching Nets: softmax(s * cosine)")
+  p.add_argument("--learn-scale", action="store_true", help="Matching Nets: learn s")
   p.add_argument("--eval", default="5w1s,5w5s,20w1s,20w5s")
   p.add_argument("--within-alphabet", action="store_true")
   p.add_argument("--eval-tasks", type=int, default=600)

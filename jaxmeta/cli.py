@@ -60,6 +60,12 @@ def _add_train_args(p: argparse.ArgumentParser):
   g.add_argument("--read-steps", type=int, help="Matching Networks FCE: reads of the support set (default 5)")
   g.add_argument("--distort", action="store_const", const=True,
                  help="Siamese: random affine distortions of training images (Koch et al.)")
+  g.add_argument("--cosine-scale", type=float, help="Matching Networks: s in softmax(s * cosine) "
+                 "(default 1, the paper's kernel)")
+  g.add_argument("--learn-scale", action="store_const", const=True,
+                 help="Matching Networks: learn s, starting from --cosine-scale")
+  g.add_argument("--eval-batch", type=int, help="test tasks per jitted evaluation call "
+                 "(default 100; lower it if evaluation runs out of memory)")
   d = p.add_argument_group("image data (see jaxmeta.data.omniglot)")
   d.add_argument("--data-dir", help="where the official data files are "
                  "(default: $JAXMETA_DATA, else ~/.cache/jaxmeta/data)")

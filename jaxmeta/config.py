@@ -49,6 +49,9 @@ class Config:
   eval_ways: Optional[int] = None  # N at evaluation; None: --ways (ProtoNets train 60-way, test 5-way)
   read_steps: int = 5              # K, Matching Networks FCE attention-LSTM reads of the support set
   distort: bool = False            # Siamese: Koch et al.'s random affine distortions in training
+  cosine_scale: float = 1.0        # Matching Networks: softmax(s * cosine); 1 = the paper's kernel
+  learn_scale: bool = False        # Matching Networks: learn s, starting from cosine_scale
+  eval_batch: int = 100            # test tasks per jitted evaluation call (lower it for big models)
   # Image data (jaxmeta.data): where the files are, and the class definitions.
   data_dir: Optional[str] = None   # None: $JAXMETA_DATA, else ~/.cache/jaxmeta/data
   cache_dir: Optional[str] = None  # decoded-array cache; None: ~/.cache/jaxmeta
@@ -63,7 +66,7 @@ class Config:
   # Fields that may change between a run and its resumption.
   RESUMABLE_CHANGES = ("steps", "log_every", "checkpoint_every", "eval_shots", "eval_query",
                        "eval_steps", "eval_tasks", "baseline", "preset", "eval_ways",
-                       "data_dir", "cache_dir", "download")
+                       "data_dir", "cache_dir", "download", "eval_batch")
 
   def to_json(self) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
@@ -131,9 +134,9 @@ _METRIC_PRESETS = {
     "matching-fce-omniglot": dict(algo="matching-fce", model="conv4-pool", ways=5, shots=1,
                                   query=15, meta_batch_size=32, outer_lr=1e-3, steps=3000,
                                   read_steps=5, eval_shots=1),
-    # Sung et al. 2018: 5-way 1-shot with 19 queries, Adam 1e-3, one episode per step. The
-    # relation module needs a feature map: MAML's stride-2 Conv-4 gives 2x2x64 at 28x28.
-    "relation-omniglot": dict(algo="relation", model="conv4", ways=5, shots=1, query=19,
+    # Sung et al. 2018: 5-way 1-shot with 19 queries, Adam 1e-3, one episode per step; the
+    # paper's encoder (pools after blocks 1-2 only: 7x7x64 maps for the relation module).
+    "relation-omniglot": dict(algo="relation", model="conv4-relation", ways=5, shots=1, query=19,
                               meta_batch_size=1, outer_lr=1e-3, steps=10000, eval_shots=1),
     # Koch et al. 2015: the paper's 105x105 network, verification pairs, affine distortions
     # (heavy on a CPU); and the Conv-4 variant at 28x28.
@@ -153,7 +156,7 @@ _METRIC_DESCRIPTIONS = {
     "protonet-omniglot-5shot": "Snell et al. 2017: ProtoNet, Conv-4 pool, 60-way 5-shot 5-query training, 5-way test",
     "matching-omniglot": "Vinyals et al. 2016: Matching Nets (f = g), Conv-4 pool, 5-way 1-shot, batch 32",
     "matching-fce-omniglot": "Vinyals et al. 2016: Matching Nets with Full Context Embeddings, 5 reads",
-    "relation-omniglot": "Sung et al. 2018: Relation Net, stride-2 Conv-4 feature maps, 5-way 1-shot 19-query",
+    "relation-omniglot": "Sung et al. 2018: Relation Net, its Conv-4 encoder (7x7 maps), 5-way 1-shot 19-query",
     "siamese-koch-omniglot": "Koch et al. 2015: the 105x105 Siamese network, affine distortions (slow on CPU)",
     "siamese-omniglot": "Koch et al. 2015 objective with a Conv-4 twin, 28x28, all pairs of 20-way episodes",
     "embedding-nn-omniglot": "baseline: classifier on the training characters, cosine nearest neighbour",
@@ -171,6 +174,34 @@ for _algo, _steps in _LAKE_STEPS.items():
       f"{_algo} on all 242 small-set characters (+rotations), {_steps} steps, for jaxmeta eval-lake")
 PRESETS.update({k: dict(_OMNIGLOT, **v) for k, v in _METRIC_PRESETS.items()})
 DESCRIPTIONS.update(_METRIC_DESCRIPTIONS)
+
+# The metric papers' mini-ImageNet settings (84x84, Ravi & Larochelle split, 600 test tasks
+# with 15 queries per class). Snell et al.: Conv-4 64 with pools, 30-way 1-shot / 20-way
+# 5-shot training with 15 queries. Vinyals et al.: the same Conv-4, trained 5-way. Sung et
+# al.: the Relation encoder (21x21 maps at 84x84), 15 queries (1-shot) / 10 (5-shot).
+_MINI = dict(task="mini-imagenet", image_size=84, rotation="none", steps_per_call=20,
+             log_every=100, eval_tasks=600, eval_steps=(0,), eval_query=15, eval_ways=5,
+             eval_batch=20, outer_lr=1e-3)
+_MINI_PRESETS = {}
+for _k in (1, 5):
+  _MINI_PRESETS.update({
+      f"protonet-miniimagenet-{_k}shot": dict(
+          algo="protonet", model="conv4-pool", ways=30 if _k == 1 else 20, shots=_k, query=15,
+          meta_batch_size=1, steps=30000, eval_shots=_k),
+      f"matching-miniimagenet-{_k}shot": dict(
+          algo="matching", model="conv4-pool", ways=5, shots=_k, query=15, meta_batch_size=4,
+          steps=30000, eval_shots=_k),
+      f"matching-fce-miniimagenet-{_k}shot": dict(
+          algo="matching-fce", model="conv4-pool", ways=5, shots=_k, query=15,
+          meta_batch_size=4, steps=30000, read_steps=5, eval_shots=_k),
+      f"relation-miniimagenet-{_k}shot": dict(
+          algo="relation", model="conv4-relation", ways=5, shots=_k, query=15 if _k == 1 else 10,
+          meta_batch_size=1, steps=100000, eval_shots=_k),
+  })
+PRESETS.update({k: dict(_MINI, **v) for k, v in _MINI_PRESETS.items()})
+DESCRIPTIONS.update({k: f"{v['algo']} on mini-ImageNet {v['eval_shots']}-shot, the paper's "
+                        f"training episodes ({v['ways']}-way {v['shots']}-shot {v['query']}-query)"
+                     for k, v in _MINI_PRESETS.items()})
 
 # Gradient-based meta-learning on images (issue 4). Finn et al. 2017 sec. 5.2 / app. A.1:
 # Omniglot 5-way with the stride-2 Conv-4 (64 filters, batch statistics), alpha 0.4, one
@@ -286,6 +317,8 @@ def validate(config: Config, *, tasks=(), algorithms=(), models=()) -> Config:
     raise ConfigError("--eval-steps", f"must be comma-separated non-negative integers, got {config.eval_steps!r}")
   _positive_int("filters", config.filters)
   _positive_int("read_steps", config.read_steps)
+  _positive_int("eval_batch", config.eval_batch)
+  _positive_float("cosine_scale", config.cosine_scale)
   if config.eval_ways is not None:
     _positive_int("eval_ways", config.eval_ways)
   if config.norm not in ("batch", "none", "support"):

@@ -156,7 +156,8 @@ def evaluate_run(config: Config, params, *, split: str = "test", eval_steps=None
   task = registry.build_task(config, split, for_eval=True)
   algo = registry.build_algorithm(config, task)
   eval_key = keys_for(config if seed is None else config.replace(seed=seed)).eval
-  curves = evaluate(task, algo, params, eval_key, num_tasks, max(eval_steps))
+  curves = evaluate(task, algo, params, eval_key, num_tasks, max(eval_steps),
+                    batch_size=config.eval_batch)
   return {"task": config.task, "algo": config.algo, "metric": task.metric_name,
           "n_tasks": int(num_tasks), "shots": config.eval_shots, "query": config.eval_query,
           "split": split,

@@ -166,18 +166,30 @@ def _protonet(config, model, task):
 
 @register_algorithm("matching")
 def _matching(config, model, task):
-  return algorithms.matching(_embedding(model), task.output_size)
+  return algorithms.matching(_embedding(model), task.output_size,
+                             cosine_scale=config.cosine_scale, learn_scale=config.learn_scale)
 
 
 @register_algorithm("matching-fce")
 def _matching_fce(config, model, task):
   return algorithms.matching(_embedding(model), task.output_size, fce=True,
-                             read_steps=config.read_steps)
+                             read_steps=config.read_steps, cosine_scale=config.cosine_scale,
+                             learn_scale=config.learn_scale)
+
+
+@register_model("conv4-relation")
+def _conv4_relation(config: Config, task):
+  """Relation Networks' encoder (Sung et al. 2018): 4 stride-1 blocks, 2x2 max-pools after
+  the first two only, the feature map kept (7x7x64 at 28x28, 21x21x64 at 84x84)."""
+  return models.Conv4(filters=config.filters, stride=1, pool=True, pool_layers=2,
+                      norm=config.norm, output_size=task.output_size, readout="map",
+                      conv_impl=config.conv_impl)
 
 
 @register_algorithm("relation")
 def _relation(config, model, task):
-  return algorithms.relation(_embedding(model, readout="map"), task.output_size)
+  return algorithms.relation(_embedding(model, readout="map"), task.output_size,
+                             conv_impl=config.conv_impl)
 
 
 @register_algorithm("siamese")

@@ -146,6 +146,41 @@ def test_matching_is_attention_weighted_label_sum():
   np.testing.assert_allclose(np.exp(log_p[0]), [a[0], a[1] + a[2]], rtol=1e-5)
 
 
+def test_matching_cosine_scale_is_a_temperature_and_can_be_learned():
+  """softmax(s * cos): s = 4 by hand; learn_scale puts log s in the params, with a gradient."""
+  sx = jnp.array([[1., 0.], [0., 1.], [1., 1.]])
+  ep = Episode(sx, jnp.array([0, 1, 1], jnp.int32), jnp.array([[2., 1.]]), jnp.array([0], jnp.int32))
+  log_p, _ = matching_log_probs(Identity(), 2, cosine_scale=4.0)({"embedding": {}}, ep)
+  q = np.array([2., 1.]) / np.sqrt(5)
+  cos = np.array([q @ (v / np.linalg.norm(v)) for v in np.asarray(sx)])
+  a = np.exp(4 * cos) / np.exp(4 * cos).sum()
+  np.testing.assert_allclose(np.exp(log_p[0]), [a[0], a[1] + a[2]], rtol=1e-5)
+  algo = algorithms.matching(Scale(), 2, cosine_scale=4.0, learn_scale=True)
+  params = algo.init(jax.random.key(0), ep)
+  np.testing.assert_allclose(params["log_scale"], np.log(4.0), rtol=1e-6)
+  grads, _ = algo.meta_grad(params, ep, jax.random.key(1))
+  # loss = -log a_0 = -(s cos_0 - logsumexp(s cos)) (only support item 0 has label 0), so
+  # d loss / d log s = -s (cos_0 - sum_i a_i cos_i).
+  np.testing.assert_allclose(grads["log_scale"], -4.0 * (cos[0] - a @ cos), rtol=1e-4)
+  with pytest.raises(ConfigError, match="--cosine-scale"):
+    algorithms.matching(Identity(), 2, cosine_scale=0.0)
+
+
+def test_relation_encoder_keeps_a_7x7_map_and_module_normalises():
+  """Sung et al.'s encoder pools after blocks 1-2 only: 28 -> 14 -> 7 -> 7 -> 7."""
+  from jaxmeta.models.conv import Conv4
+  emb = Conv4(8, stride=1, pool=True, pool_layers=2, readout="map")
+  x = jnp.zeros((2, 28, 28, 1))
+  assert emb.apply(emb.init(jax.random.key(0), x), x).shape == (2, 7, 7, 8)
+  rel = RelationModule(filters=4, hidden=8)
+  params = rel.init(jax.random.key(1), jnp.zeros((3, 7, 7, 16)))["params"]
+  assert {"norm0_scale", "norm1_bias"} <= set(params)
+  # Batch normalisation: the scores do not change when every pair is scaled by the same factor.
+  pairs = jax.random.normal(jax.random.key(2), (6, 7, 7, 16))
+  np.testing.assert_allclose(rel.apply({"params": params}, pairs),
+                             rel.apply({"params": params}, 5.0 * pairs), rtol=1e-4)
+
+
 def test_relation_sums_support_features_per_class():
   """K-shot: the class feature is the SUM of its support maps (Sung et al.)."""
   rel = RelationModule(filters=4, hidden=8)
@@ -244,3 +279,40 @@ def test_learns_tiny_real_omniglot(tmp_path):
     acc = jaxmeta.evaluate(test, make(5), state.params, jax.random.key(2), 200, 0)[:, 0].mean()
     print(algo.name, acc)
     assert acc > threshold, (algo.name, acc)
+
+
+
+METRIC_ALGOS = ("protonet", "matching", "matching-fce", "relation", "siamese")
+METRIC_PRESETS = sorted(k for k in __import__("jaxmeta.config", fromlist=["PRESETS"]).PRESETS
+                        if k.split("-omniglot")[0].split("-lake")[0].split("-miniimagenet")[0]
+                        in METRIC_ALGOS and "koch" not in k)
+
+
+def _preset_algorithm(preset):
+  import types
+  from jaxmeta import registry
+  from jaxmeta.config import from_preset, validate
+  config = validate(from_preset(preset, filters=4), **registry.names())
+  ways = config.eval_ways or config.ways
+  task = types.SimpleNamespace(output_size=ways)
+  return config, ways, registry.build_algorithm(config.replace(ways=ways), task)
+
+
+def test_metric_presets_validate_and_build():
+  """Every metric preset (Omniglot, mini-ImageNet, lake-small) validates and builds."""
+  assert len(METRIC_PRESETS) == 19   # 6 Omniglot, 5 lake-small, 8 mini-ImageNet
+  for preset in METRIC_PRESETS:
+    config, _, algo = _preset_algorithm(preset)
+    assert algo.name == config.algo, preset
+
+
+@pytest.mark.parametrize("preset", [p for p in METRIC_PRESETS if p.endswith("miniimagenet-1shot")])
+def test_miniimagenet_presets_score_an_84x84_episode(preset):
+  """The mini-ImageNet presets' networks fit 84x84x3 images; rows of P(y|x,S) sum to 1."""
+  config, ways, algo = _preset_algorithm(preset)
+  key = jax.random.key(0)
+  ep = Episode(jax.random.uniform(key, (ways, 84, 84, 3)), jnp.arange(ways),
+               jax.random.uniform(key, (2 * ways, 84, 84, 3)), jnp.arange(2 * ways) % ways)
+  params = jax.jit(algo.init)(key, ep)
+  acc = jax.jit(algo.evaluate, static_argnums=2)(params, ep, 0)
+  assert acc.shape == (1,) and 0.0 <= float(acc[0]) <= 1.0

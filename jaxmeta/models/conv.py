@@ -124,6 +124,9 @@ class Conv4(nn.Module):
     filters: channels of every convolution (64 for Omniglot, 32 or 64 for mini-ImageNet).
     stride: convolution stride (2 in MAML's Omniglot network, 1 with pooling).
     pool: 2x2 max-pool after every block (ProtoNets / mini-ImageNet).
+    pool_layers: with ``pool``, only the first ``pool_layers`` blocks pool (``None``: all).
+      Relation Networks' encoder pools after the first two of its four blocks, keeping a
+      7x7 feature map at 28x28 for the relation module.
     norm: ``"batch"``, ``"none"`` or ``"support"`` (see the module docstring).
     output_size: ``None`` returns the feature vector (an embedding network); an int
       adds a linear layer with that many outputs (logits).
@@ -148,6 +151,7 @@ class Conv4(nn.Module):
   filters: int = 64
   stride: int = 2
   pool: bool = False
+  pool_layers: Optional[int] = None
   norm: str = "batch"
   output_size: Optional[int] = None
   layers: int = 4
@@ -184,7 +188,7 @@ class Conv4(nn.Module):
         bias = self.param(f"norm{i}_bias", nn.initializers.zeros, (self.filters,), jnp.float32)
         h = (h - mean) * (scale * lax.rsqrt(var + _EPS)) + bias
       h = nn.relu(h)
-      if self.pool:
+      if self.pool and (self.pool_layers is None or i < self.pool_layers):
         h = max_pool_2x2(h)
     if self.readout == "mean":
       h = jnp.mean(h, axis=(1, 2))
