@@ -134,3 +134,23 @@ def test_eval_lake_scores_a_trained_run(tmp_path, capsys):
   assert cli.main(["eval-lake", "--workdir", str(workdir), "--runs", str(tmp_path / "runs4")]) == 2
   err = capsys.readouterr().err
   assert "--ways" in err and "--ways 5" in err and "4-way" in err
+
+
+@pytest.mark.skipif(not (DATA / "images_background_small1.zip").exists(), reason="no shared data")
+def test_eval_lake_scores_a_metric_run_trained_5_way_on_20_way_runs(tmp_path):
+  """`jaxmeta train --algo protonet` (5-way, lake-small split: nothing left to evaluate on), then
+  `jaxmeta eval-lake` on 20-way runs: a metric method has no fixed head, so any N scores."""
+  workdir = tmp_path / "proto"
+  assert cli.main(["train", "--task", "omniglot", "--algo", "protonet", "--model", "conv4-pool",
+                   "--filters", "4", "--image-size", "14", "--split", "lake-small", "--ways", "5",
+                   "--shots", "1", "--query", "1", "--meta-batch-size", "1", "--steps", "2",
+                   "--steps-per-call", "1", "--eval-shots", "1", "--eval-query", "1",
+                   "--eval-steps", "0", "--data-dir", str(DATA), "--cache-dir",
+                   str(tmp_path / "cache"), "--workdir", str(workdir), "--no-progress"]) == 0
+  make_runs(tmp_path / "runs20", n_runs=2, ways=20)
+  out = tmp_path / "lake.json"
+  assert cli.main(["eval-lake", "--workdir", str(workdir), "--runs", str(tmp_path / "runs20"),
+                   "--out", str(out)]) == 0
+  result = json.loads(out.read_text())
+  assert result["n_runs"] == 2 and all(0.0 <= e <= 100.0 for e in result["per_run"])
+  assert all(float(e / 5.0).is_integer() for e in result["per_run"])   # k wrong of 20 items

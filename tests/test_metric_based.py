@@ -18,8 +18,8 @@ from jaxmeta.algorithms.relation import RelationModule, relation_log_probs
 from jaxmeta.algorithms.siamese import affine_distort, siamese_log_probs
 from jaxmeta.errors import ConfigError
 from jaxmeta.types import Episode
+from data_paths import OMNIGLOT, requires_omniglot
 
-DATA = Path("/work/shared/data/omniglot")
 WAYS, SHOTS, QUERY = 3, 2, 4
 
 
@@ -258,29 +258,40 @@ def test_embedding_nn_baseline():
   np.testing.assert_allclose(algo.evaluate(params, test_ep, 1), [1.0, 1.0])
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="shared Omniglot small sets not available")
-def test_learns_tiny_real_omniglot(tmp_path):
-  """ProtoNet and Matching Nets on the small-sets protocol, Conv-4 with 16 filters, 14x14
-  images, 200 steps: 5-way 1-shot accuracy on UNSEEN test characters well above the 20 %
-  of chance (ProtoNet reached 0.62 after 150 steps when this was written)."""
-  omniglot_splits = pytest.importorskip("jaxmeta.data.omniglot").omniglot_splits
-  few_shot_task = pytest.importorskip("jaxmeta.tasks.episodes").few_shot_task
+# name -> (algorithm factory (embedding, ways), 5-way 1-shot test accuracy to beat); chance is
+# 0.2. Measured when this was written (seed 0): protonet 0.65, matching 0.64, matching with
+# a learned cosine scale 0.71, FCE 0.69, relation 0.63, siamese 0.60.
+LEARNERS = {
+    "protonet": (lambda e, w: algorithms.protonet(e, w), 0.55),
+    "matching": (lambda e, w: algorithms.matching(e, w), 0.5),
+    "matching-scaled": (lambda e, w: algorithms.matching(e, w, cosine_scale=10.0, learn_scale=True), 0.6),
+    "matching-fce": (lambda e, w: algorithms.matching(e, w, fce=True, read_steps=2), 0.55),
+    "relation": (lambda e, w: algorithms.relation(e.clone(readout="map"), w, filters=16), 0.5),
+    "siamese": (lambda e, w: algorithms.siamese(e, w), 0.5),
+}
+
+
+@requires_omniglot
+@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_learns_tiny_real_omniglot(tmp_path, name):
+  """Each method on the small-sets protocol, stride-2 Conv-4 with 16 filters, 14x14 images,
+  10-way 1-shot training, 200 steps of 4 tasks: 5-way 1-shot accuracy on 200 tasks of UNSEEN
+  test characters well above the 20 % of chance."""
+  from jaxmeta.data.omniglot import omniglot_splits
   from jaxmeta.models.conv import Conv4
-  splits = omniglot_splits("small-sets", data_dir=str(DATA), cache_dir=str(tmp_path), image_size=14)
+  from jaxmeta.tasks.episodes import few_shot_task
+  splits = omniglot_splits("small-sets", data_dir=str(OMNIGLOT), cache_dir=str(tmp_path), image_size=14)
   train = few_shot_task(splits["train"], 10, 1, 5)
   test = few_shot_task(splits["test"], 5, 1, 5)
   emb = Conv4(filters=16, stride=2, pool=False, norm="batch")
-  for make, threshold in ((lambda w: algorithms.protonet(emb, w), 0.55),
-                          (lambda w: algorithms.matching(emb, w), 0.4)):
-    opt = optax.adam(3e-3)
-    algo = make(10)
-    state = jaxmeta.init_state(jax.random.key(0), train, algo, opt)
-    state, _ = jaxmeta.make_train_loop(train, algo, opt, 4, 200)(state, jax.random.key(1))
-    acc = jaxmeta.evaluate(test, make(5), state.params, jax.random.key(2), 200, 0)[:, 0].mean()
-    print(algo.name, acc)
-    assert acc > threshold, (algo.name, acc)
-
-
+  make, threshold = LEARNERS[name]
+  opt = optax.adam(3e-3)
+  algo = make(emb, 10)
+  state = jaxmeta.init_state(jax.random.key(0), train, algo, opt)
+  state, _ = jaxmeta.make_train_loop(train, algo, opt, 4, 200)(state, jax.random.key(1))
+  acc = jaxmeta.evaluate(test, make(emb, 5), state.params, jax.random.key(2), 200, 0)[:, 0].mean()
+  print(name, acc)
+  assert acc > threshold, (name, acc)
 
 METRIC_ALGOS = ("protonet", "matching", "matching-fce", "relation", "siamese")
 METRIC_PRESETS = sorted(k for k in __import__("jaxmeta.config", fromlist=["PRESETS"]).PRESETS
