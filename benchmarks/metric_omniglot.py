@@ -33,9 +33,9 @@ EVAL_SETTINGS = {"5w1s": (5, 1, 15), "5w5s": (5, 5, 15), "20w1s": (20, 1, 5), "2
 
 
 def build(algo: str, ways: int, args, num_train_classes: int = 0):
-  pool = args.backbone in ("pool", "relation")
+  pool = args.backbone in ("pool", "relation", "koch")
   emb = Conv4(args.filters, stride=1 if pool else 2, pool=pool, norm=args.norm,
-              pool_layers=2 if args.backbone == "relation" else None,
+              pool_layers={"relation": 2, "koch": 3}.get(args.backbone),
               readout="map" if algo == "relation" else "flatten")
   if algo == "protonet":
     return algorithms.protonet(emb, ways)
@@ -64,9 +64,10 @@ def main():
   p.add_argument("--budget-min", type=float, default=30.0)
   p.add_argument("--max-steps", type=int, default=1_000_000)
   p.add_argument("--chunk", type=int, default=25)
-  p.add_argument("--backbone", default="pool", choices=("pool", "stride2", "relation"),
+  p.add_argument("--backbone", default="pool", choices=("pool", "stride2", "relation", "koch"),
                  help="pool: Conv-4 with 4 max-pools (ProtoNets); stride2: MAML's; relation: "
-                      "pools after the first 2 blocks only (Relation Nets, 7x7 maps)")
+                      "pools after the first 2 blocks only (Relation Nets, 7x7 maps); koch: "
+                      "after the first 3 (Koch et al.'s layout, 3x3x64 features)")
   p.add_argument("--filters", type=int, default=64)
   p.add_argument("--norm", default="batch")
   p.add_argument("--read-steps", type=int, default=5)

@@ -186,6 +186,15 @@ def _conv4_relation(config: Config, task):
                       conv_impl=config.conv_impl)
 
 
+@register_model("conv4-koch")
+def _conv4_koch(config: Config, task):
+  """Koch et al. 2015's layout at Conv-4 scale for Siamese twins: 4 stride-1 blocks, 2x2
+  max-pools after all but the last (as the 105x105 network), flattened 3x3x64 features."""
+  return models.Conv4(filters=config.filters, stride=1, pool=True, pool_layers=3,
+                      norm=config.norm, output_size=task.output_size, readout="flatten",
+                      conv_impl=config.conv_impl)
+
+
 @register_algorithm("relation")
 def _relation(config, model, task):
   return algorithms.relation(_embedding(model, readout="map"), task.output_size,
