@@ -135,9 +135,9 @@ _METRIC_PRESETS = {
                                   query=15, meta_batch_size=32, outer_lr=1e-3, steps=3000,
                                   read_steps=5, eval_shots=1),
     # What benchmarks/RESULTS.md measured: a learned temperature on the cosine (from 10), and
-    # more ways in training (ProtoNets' finding); ~22 min at half of a 2-core CPU.
-    "matching-omniglot-scaled": dict(algo="matching", model="conv4-pool", ways=60, shots=1,
-                                     query=5, meta_batch_size=1, outer_lr=1e-3, steps=3500,
+    # 20-way training episodes, 2 per step; ~22 min at half of a 2-core CPU.
+    "matching-omniglot-scaled": dict(algo="matching", model="conv4-pool", ways=20, shots=1,
+                                     query=5, meta_batch_size=2, outer_lr=1e-3, steps=4400,
                                      cosine_scale=10.0, learn_scale=True, eval_ways=5,
                                      eval_shots=1),
     "matching-fce-omniglot-scaled": dict(algo="matching-fce", model="conv4-pool", ways=20,
@@ -156,8 +156,8 @@ _METRIC_PRESETS = {
     "siamese-koch-omniglot": dict(algo="siamese", model="koch", image_size=105, distort=True,
                                   ways=20, shots=1, query=1, meta_batch_size=8, outer_lr=6e-5,
                                   steps=20000, eval_shots=1, eval_query=1),
-    "siamese-omniglot": dict(algo="siamese", model="conv4-pool", ways=20, shots=1, query=5,
-                             meta_batch_size=2, outer_lr=1e-3, steps=4700, eval_ways=5,
+    "siamese-omniglot": dict(algo="siamese", model="conv4-koch", ways=20, shots=1, query=5,
+                             meta_batch_size=2, outer_lr=1e-3, steps=2600, eval_ways=5,
                              eval_shots=1),
     # The metric papers' baseline: a classifier on all training classes, cosine NN on its
     # features; batches of ways * (shots + query) = 128 images.
@@ -170,11 +170,11 @@ _METRIC_DESCRIPTIONS = {
     "protonet-omniglot-5shot": "Snell et al. 2017: ProtoNet, Conv-4 pool, 60-way 5-shot 5-query training, 5-way test",
     "matching-omniglot": "Vinyals et al. 2016: Matching Nets (f = g), Conv-4 pool, 5-way 1-shot, batch 32",
     "matching-fce-omniglot": "Vinyals et al. 2016: Matching Nets with Full Context Embeddings, 5 reads",
-    "matching-omniglot-scaled": "Matching Nets (f = g) with a learned cosine temperature, 60-way 1-shot training (RESULTS.md)",
+    "matching-omniglot-scaled": "Matching Nets (f = g) with a learned cosine temperature, 20-way 1-shot, batch 2 (RESULTS.md)",
     "matching-fce-omniglot-scaled": "Matching Nets FCE with a learned cosine temperature, 20-way 1-shot, batch 2 (RESULTS.md)",
     "relation-omniglot": "Sung et al. 2018: Relation Net, its Conv-4 encoder (7x7 maps), 5-way 1-shot 19-query",
     "siamese-koch-omniglot": "Koch et al. 2015: the 105x105 Siamese network, affine distortions (slow on CPU)",
-    "siamese-omniglot": "Koch et al. 2015 objective with a Conv-4 twin, 28x28, all pairs of 20-way episodes",
+    "siamese-omniglot": "Koch et al. 2015 objective, Conv-4 twin with Koch's pooling (3x3x64 features), all pairs of 20-way episodes",
     "embedding-nn-omniglot": "baseline: classifier on the training characters, cosine nearest neighbour",
 }
 # `<algo>-lake-small`: the configurations of benchmarks/RESULTS.md trained on all 242
@@ -182,10 +182,10 @@ _METRIC_DESCRIPTIONS = {
 # counts from the measured rates, 1.7x the rate at half of the machine); score with
 # `jaxmeta eval-lake --workdir DIR --runs all_runs.zip`.
 _LAKE = {"protonet": ("protonet-omniglot-5shot", 3200),
-         "matching": ("matching-omniglot-scaled", 6000),
+         "matching": ("matching-omniglot-scaled", 8000),
          "matching-fce": ("matching-fce-omniglot-scaled", 8000),
          "relation": ("relation-omniglot", 10000),
-         "siamese": ("siamese-omniglot", 8000),
+         "siamese": ("siamese-omniglot", 4500),
          "embedding-nn": ("embedding-nn-omniglot", 7500)}
 for _algo, (_base, _steps) in _LAKE.items():
   _METRIC_PRESETS[f"{_algo}-lake-small"] = dict(
