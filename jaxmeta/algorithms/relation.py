@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from jaxmeta.algorithms.metric import check_ways, class_sums, embed_episode, metric_algorithm, one_hot
 from jaxmeta.errors import ConfigError
-from jaxmeta.models.conv import conv2d, max_pool_2x2
+from jaxmeta.models.conv import batch_moments, conv2d, max_pool_2x2
 from jaxmeta.types import Algorithm, Episode
 
 
@@ -41,8 +41,7 @@ class RelationModule(nn.Module):
                           (3, 3, x.shape[-1], self.filters))
       x = conv2d(x, kernel, 1, self.conv_impl)
       if self.norm:
-        mean = jnp.mean(x, axis=(0, 1, 2))
-        var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2))
+        mean, var = batch_moments(x)
         scale = self.param(f"norm{i}_scale", nn.initializers.ones, (self.filters,))
         bias = self.param(f"norm{i}_bias", nn.initializers.zeros, (self.filters,))
         x = (x - mean) * (scale * jax.lax.rsqrt(var + 1e-5)) + bias

@@ -110,7 +110,8 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
                      jnp.maximum(x[:, 1::2, 0::2], x[:, 1::2, 1::2]))
 
 
-def _moments(h: jax.Array):
+def batch_moments(h: jax.Array):
+  """Mean and (biased) variance of ``h`` over every axis but the last (channels)."""
   axes = tuple(range(h.ndim - 1))
   mean = jnp.mean(h, axes)
   var = jnp.mean(jnp.square(h - mean), axes)
@@ -183,7 +184,7 @@ class Conv4(nn.Module):
         h = h + self.param(f"conv{i}_bias", nn.initializers.zeros, (self.filters,), jnp.float32)
       else:
         # Batch normalisation with the current statistics (no running averages).
-        mean, var = _moments(h[:n_stats] if n_stats else h)
+        mean, var = batch_moments(h[:n_stats] if n_stats else h)
         scale = self.param(f"norm{i}_scale", nn.initializers.ones, (self.filters,), jnp.float32)
         bias = self.param(f"norm{i}_bias", nn.initializers.zeros, (self.filters,), jnp.float32)
         h = (h - mean) * (scale * lax.rsqrt(var + _EPS)) + bias
