@@ -9,18 +9,22 @@ Example:
   >>> train_step = jaxmeta.make_train_step(task, algo, optimizer, meta_batch_size=25)
   >>> state, metrics = train_step(state, jax.random.key(1))
 """
-from jaxmeta import algorithms, identities, models, tasks
+from jaxmeta import algorithms, identities, inner_loop, models, tasks
 from jaxmeta.errors import CheckpointError, ConfigError, JaxmetaError, TrainingDivergedError
-from jaxmeta.inner_loop import adapt, sgd_step
+# The update-rule factories stay in their module (jaxmeta.inner_loop.sgd, .masked,
+# .from_optax): a top-level jaxmeta.sgd would read like optax.sgd, an outer optimizer.
+from jaxmeta.inner_loop import UpdateRule, adapt, sgd_step
 from jaxmeta.train import (TrainState, evaluate, init_state, make_train_loop, make_train_step,
                            meta_batch_gradient, summarize)
-from jaxmeta.types import Algorithm, Episode, TaskDistribution
+from jaxmeta.types import (ADAPTATION_STEPS, PRESENTATIONS, Algorithm, CurveAxis, Episode,
+                           TaskDistribution)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Algorithm", "CheckpointError", "ConfigError", "Episode", "JaxmetaError", "TaskDistribution",
-    "TrainState", "TrainingDivergedError", "adapt", "algorithms", "evaluate", "identities",
-    "init_state", "make_train_loop", "make_train_step", "meta_batch_gradient", "models",
-    "sgd_step", "summarize", "tasks",
+    "ADAPTATION_STEPS", "Algorithm", "CheckpointError", "ConfigError", "CurveAxis", "Episode",
+    "JaxmetaError", "PRESENTATIONS", "TaskDistribution", "TrainState", "TrainingDivergedError",
+    "UpdateRule", "adapt", "algorithms", "evaluate", "identities", "init_state", "inner_loop",
+    "make_train_loop", "make_train_step", "meta_batch_gradient", "models", "sgd_step",
+    "summarize", "tasks",
 ]

@@ -1,18 +1,20 @@
-"""Command line: ``jaxmeta train | eval | presets``. Parsing and validation only; the work
-is in :mod:`jaxmeta.experiment`. Bad input exits with status 2 and one error line."""
+"""Command line: ``jaxmeta train | eval | presets | download | eval-lake``.
+
+Parsing only; the work is in :mod:`jaxmeta.experiment` and the library. The ``train``
+flags and their ``--help`` are generated from the option declarations
+(:data:`jaxmeta.config.OPTIONS`). Bad input exits with status 2 and one line
+``jaxmeta: error: --flag: ...``: the library names parameters (``eval_shots``), and
+:func:`main` prints the flag of the command that sets it (``--shots`` for ``jaxmeta eval``).
+"""
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
 import sys
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
-from jaxmeta.errors import JaxmetaError
-
-# Subcommands registered by later modules (data download, Lake evaluation, ...):
-# name -> (add_arguments(parser), run(args) -> int)
-EXTRA_COMMANDS: dict[str, tuple[Callable, Callable]] = {}
+from jaxmeta.errors import ConfigError, JaxmetaError
 
 
 def _int_list(text: str) -> tuple:
@@ -22,75 +24,81 @@ def _int_list(text: str) -> tuple:
     raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
 
 
-def _add_train_args(p: argparse.ArgumentParser):
-  # Defaults are None so that a --preset can fill in what the user did not give.
-  g = p.add_argument_group("run")
-  g.add_argument("--preset", help="named paper settings (see `jaxmeta presets`)")
-  g.add_argument("--task", help="task distribution (default: sinusoid)")
-  g.add_argument("--algo", help="maml | fomaml | reptile | pretrained | ... (default: maml)")
-  g.add_argument("--model", help="model name, or auto for the task's paper model")
-  g.add_argument("--hidden", type=_int_list, help="MLP hidden widths, e.g. 40,40")
-  g.add_argument("--ways", type=int, help="N classes per task (classification)")
-  g.add_argument("--shots", type=int, help="K support examples (per class)")
-  g.add_argument("--query", type=int, help="query examples (per class)")
-  g.add_argument("--inner-lr", type=float, help="alpha, inner SGD step size (default 0.01)")
-  g.add_argument("--inner-steps", type=int, help="k, inner steps in training (default 1)")
-  g.add_argument("--meta-batch-size", type=int, help="tasks per meta-step (default 25)")
-  g.add_argument("--optimizer", help="outer optimizer: adam | sgd")
-  g.add_argument("--outer-lr", type=float, help="beta, outer learning rate (default 1e-3)")
-  g.add_argument("--steps", type=int, help="meta-steps (default 70000)")
-  g.add_argument("--seed", type=int)
-  g.add_argument("--steps-per-call", type=int, help="meta-steps per jitted dispatch (lax.scan)")
-  g.add_argument("--task-axis", help="vmap | map | auto: how tasks are batched")
-  g.add_argument("--remat", action="store_const", const=True, help="rematerialise inner steps")
-  g.add_argument("--filters", type=int, help="Conv-4 channels (default 64)")
-  g.add_argument("--norm", help="Conv-4 normalisation: batch (transductive, as the MAML code) | "
-                 "none | support (support-set statistics only)")
-  g.add_argument("--conv-impl", help="auto | lax | patches: convolution implementation "
-                 "(auto: patches+matmul on CPU, lax.conv on GPU/TPU)")
-  g.add_argument("--log-every", type=int)
-  g.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default ~10 s)")
-  g.add_argument("--eval-shots", type=int, help="K at evaluation after training (default 5)")
-  g.add_argument("--eval-query", type=int)
-  g.add_argument("--eval-steps", type=_int_list, help="adaptation steps to report, e.g. 1,5,10")
-  g.add_argument("--eval-tasks", type=int)
-  g.add_argument("--baseline", help="none | pretrained: also train the MAML paper's baseline")
-  g.add_argument("--eval-ways", type=int, help="N at evaluation (default: --ways); e.g. ProtoNets "
-                 "train 60-way and test 5-way")
-  g.add_argument("--read-steps", type=int, help="Matching Networks FCE: reads of the support set (default 5)")
-  g.add_argument("--distort", action="store_const", const=True,
-                 help="Siamese: random affine distortions of training images (Koch et al.)")
-  g.add_argument("--cosine-scale", type=float, help="Matching Networks: s in softmax(s * cosine) "
-                 "(default 1, the paper's kernel)")
-  g.add_argument("--learn-scale", action="store_const", const=True,
-                 help="Matching Networks: learn s, starting from --cosine-scale")
-  g.add_argument("--eval-batch", type=int, help="test tasks per jitted evaluation call "
-                 "(default 100; lower it if evaluation runs out of memory)")
-  d = p.add_argument_group("image data (see jaxmeta.data.omniglot)")
-  d.add_argument("--data-dir", help="where the official data files are "
-                 "(default: $JAXMETA_DATA, else ~/.cache/jaxmeta/data)")
-  d.add_argument("--cache-dir", help="decoded-image cache (default: ~/.cache/jaxmeta)")
-  d.add_argument("--data-source", help="files (official zips or folders) | tfds")
-  d.add_argument("--download", action="store_const", const=True,
-                 help="download missing official files first (sha256-verified)")
-  d.add_argument("--image-size", type=int, help="resize images to this side (default 28)")
-  d.add_argument("--rotation", help="classes (rotated train characters are new classes) | "
-                 "per-task (one random rotation per class per task) | none")
-  d.add_argument("--split", help="class split: small-sets | lake-small | lake | holdout:ALPHABET | "
-                 "random:TRAIN,VAL,TEST | maml | reptile (default small-sets)")
-  d.add_argument("--within-alphabet", action="store_const", const=True,
-                 help="draw all N classes of a task from one alphabet")
+_TYPES = {"int": int, "float": float, "ints": _int_list, "str": str}
+
+
+def _help_text(option) -> str:
+  default = option.default
+  if isinstance(default, tuple):
+    default = ",".join(map(str, default))
+  parts = [option.help.rstrip(".")]
+  allowed = option.describe_allowed()
+  detail = [] if option.kind == "bool" or default is None else [f"default: {default}"]
+  if allowed and option.kind != "bool":
+    detail.append(allowed)
+  if option.resumable:
+    detail.append("may change on resume")
+  text = f"{parts[0]} ({'; '.join(detail)})" if detail else parts[0]
+  return text.replace("%", "%%")
+
+
+def add_option(group, option) -> None:
+  """One argparse flag for an option; the default is ``None`` so a preset can fill it in."""
+  kw = dict(dest=option.name, default=None, help=_help_text(option))
+  if option.kind == "bool":
+    kw["action"] = argparse.BooleanOptionalAction
+  else:
+    kw["type"] = _TYPES[option.kind]
+    kw["metavar"] = option.name.upper()
+  group.add_argument(option.flag, **kw)
+
+
+def _method_groups(algo: Optional[str]):
+  """(title, options) of each set of methods declaring the same options; only ``algo``'s
+  when one is named."""
+  from jaxmeta import registry
+  owners: dict[str, list] = {}
+  for name, entry in registry.ALGORITHMS.items():
+    for option in entry.options:
+      owners.setdefault(option.name, []).append(name)
+  groups: dict[tuple, list] = {}
+  from jaxmeta.config import OPTIONS
+  for option_name, algos in owners.items():
+    if algo is None or algo in algos:
+      groups.setdefault(tuple(algos), []).append(OPTIONS[option_name])
+  return [(f"options of --algo {', '.join(algos)}", opts) for algos, opts in groups.items()]
+
+
+def _add_train_args(p: argparse.ArgumentParser, algo: Optional[str] = None):
+  from jaxmeta import registry
+  from jaxmeta.config import OPTIONS
+  method_owned = {o.name for e in registry.ALGORITHMS.values() for o in e.options}
+  groups = {}
+  for option in OPTIONS.values():
+    if option.name in method_owned:
+      continue
+    if option.group not in groups:
+      groups[option.group] = p.add_argument_group(option.group)
+    add_option(groups[option.group], option)
+  for title, opts in _method_groups(algo):
+    g = p.add_argument_group(title)
+    for option in opts:
+      add_option(g, option)
+  if algo is not None:   # `jaxmeta train --algo NAME --help`: say what the method reads
+    flags = [OPTIONS[n].flag for n in registry.options_read_by(algo)]
+    p.description = (f"--algo {algo}: {registry.ALGORITHMS[algo].description} It reads "
+                     f"{', '.join(flags) or 'no method options'}, besides the run, evaluation "
+                     "and data options.")
+  else:
+    p.epilog = "`jaxmeta train --algo NAME --help` lists the options one method reads."
   p.add_argument("--workdir", type=Path, help="run directory (config, metrics, checkpoints)")
   p.add_argument("--force", action="store_true", help="discard a different run in --workdir")
   p.add_argument("--no-progress", action="store_true")
 
 
-CONFIG_FIELDS = {f.name for f in dataclasses.fields(__import__("jaxmeta.config", fromlist=["Config"]).Config)}
-
-
 def _config_from_args(args):
-  from jaxmeta.config import from_preset
-  overrides = {k: v for k, v in vars(args).items() if k in CONFIG_FIELDS and k != "preset"}
+  from jaxmeta.config import OPTIONS, from_preset
+  overrides = {k: v for k, v in vars(args).items() if k in OPTIONS and k != "preset"}
   config = from_preset(args.preset, **overrides)
   if args.preset is None and args.task in (None, "sinusoid") and args.algo in (None, "maml") \
       and args.baseline is None:
@@ -100,6 +108,7 @@ def _config_from_args(args):
 
 def cmd_train(args) -> int:
   from jaxmeta import experiment
+  from jaxmeta.checkpoint import atomic_write_json
   config = _config_from_args(args)
   state = experiment.train(config, args.workdir, force=args.force, progress=not args.no_progress)
   try:
@@ -116,58 +125,41 @@ def cmd_train(args) -> int:
   print(f"\n{config.task}: {config.eval_tasks} fresh tasks, K = {config.eval_shots}")
   print(experiment.format_table(results, paper))
   if args.workdir is not None:
-    from jaxmeta.checkpoint import atomic_write_json
     atomic_write_json(args.workdir / "eval.json", results)
   return 0
 
 
 def _add_eval_args(p):
+  # dest = the config field each flag overrides, so errors about it name this flag.
   p.add_argument("--workdir", type=Path, required=True)
   p.add_argument("--out", type=Path, help="results JSON (default: print only)")
-  p.add_argument("--shots", type=int, help="K at evaluation (default: the run's --eval-shots)")
-  p.add_argument("--ways", type=int, help="N at evaluation (default: the run's --eval-ways or --ways)")
-  p.add_argument("--query", type=int, help="query examples at evaluation")
-  p.add_argument("--eval-steps", type=_int_list, help="adaptation steps, e.g. 1,5,10")
-  p.add_argument("--num-tasks", type=int, help="fresh tasks to evaluate (default: the run's)")
+  p.add_argument("--shots", dest="eval_shots", type=int,
+                 help="K at evaluation (default: the run's --eval-shots)")
+  p.add_argument("--ways", dest="eval_ways", type=int,
+                 help="N at evaluation (default: the run's --eval-ways or --ways)")
+  p.add_argument("--query", dest="eval_query", type=int, help="query examples at evaluation")
+  p.add_argument("--eval-steps", type=_int_list, help="points of the curve, e.g. 1,5,10")
+  p.add_argument("--num-tasks", dest="eval_tasks", type=int,
+                 help="fresh tasks to evaluate (default: the run's)")
   p.add_argument("--seed", type=int, help="evaluation seed (default: the run's)")
-  p.add_argument("--split", default="test", help="train | val | test (image tasks)")
+  p.add_argument("--split", dest="eval_split", default="test", help="train | val | test (image tasks)")
   p.add_argument("--data-dir", help="where the data is now (default: the run's)")
   p.add_argument("--cache-dir", help="decoded-image cache (default: the run's)")
 
 
 def cmd_eval(args) -> int:
-  import json
-  from jaxmeta import experiment
+  from jaxmeta import checks, experiment
   from jaxmeta.checkpoint import atomic_write_json
-  from jaxmeta.config import validate
-  from jaxmeta import registry
-  from jaxmeta.errors import ConfigError
-  if args.split not in ("train", "val", "test"):
-    raise ConfigError("--split", f"must be train, val or test, got {args.split!r}")
-  for flag, value in (("--shots", args.shots), ("--query", args.query), ("--num-tasks", args.num_tasks)):
-    if value is not None and value <= 0:
-      raise ConfigError(flag, f"must be a positive integer, got {value}")
-  if args.eval_steps is not None and (not args.eval_steps or min(args.eval_steps) < 0):
-    raise ConfigError("--eval-steps", f"must be comma-separated non-negative integers, got {args.eval_steps}")
-  if args.seed is not None and args.seed < 0:
-    raise ConfigError("--seed", f"must be a non-negative integer, got {args.seed}")
-  config, params = experiment.load_run(args.workdir, data_dir=getattr(args, "data_dir", None),
-                                       cache_dir=getattr(args, "cache_dir", None))
-  changes = {}
-  if args.shots is not None:
-    changes["eval_shots"] = args.shots
-  if getattr(args, "ways", None) is not None:
-    changes["eval_ways"] = args.ways
-  if args.query is not None:
-    changes["eval_query"] = args.query
-  if args.eval_steps is not None:
-    changes["eval_steps"] = args.eval_steps
-  if args.num_tasks is not None:
-    changes["eval_tasks"] = args.num_tasks
-  if args.seed is not None:
-    changes["seed"] = args.seed
-  config = validate(config.replace(**changes), **registry.names())
-  results = experiment.evaluate_run(config, params, split=args.split)
+  from jaxmeta.config import OPTIONS, validate
+  checks.one_of("eval_split", args.eval_split, ("train", "val", "test"))
+  changes = {k: getattr(args, k) for k in ("eval_shots", "eval_ways", "eval_query", "eval_steps",
+                                           "eval_tasks", "seed") if getattr(args, k) is not None}
+  for name, value in changes.items():   # before the run is loaded (and anything compiled)
+    OPTIONS[name].validate(value)
+  config, params = experiment.load_run(args.workdir, data_dir=args.data_dir,
+                                       cache_dir=args.cache_dir)
+  config = validate(config.replace(**changes))
+  results = experiment.evaluate_run(config, params, split=args.eval_split)
   print(json.dumps(results, indent=2))
   if args.out is not None:
     atomic_write_json(args.out, results)
@@ -175,9 +167,68 @@ def cmd_eval(args) -> int:
 
 
 def cmd_presets(args) -> int:
-  from jaxmeta.config import DESCRIPTIONS, PRESETS
+  from jaxmeta.presets import PRESETS
   for name in sorted(PRESETS):
-    print(f"{name:<28} {DESCRIPTIONS.get(name, '')}")
+    p = PRESETS[name]
+    print(f"{name:<32} {p.description}")
+    if args.verbose:
+      print(f"{'':<32} {p.paper}, {p.table}")
+  return 0
+
+
+def _add_download_args(p):
+  p.add_argument("dataset", help="omniglot (the four official zips) | omniglot-small (the two small sets)")
+  p.add_argument("--data-dir", type=Path, help="data root (default: $JAXMETA_DATA, else ~/.cache/jaxmeta/data)")
+  p.add_argument("--url", help="base URL to fetch from (default: the official location)")
+  p.add_argument("--no-progress", action="store_true")
+
+
+def cmd_download(args) -> int:
+  from jaxmeta import checks
+  from jaxmeta.data.omniglot import SMALL_SETS, default_data_dir, download_omniglot
+  checks.one_of("dataset", args.dataset, ("omniglot", "omniglot-small"))
+  names = None if args.dataset == "omniglot" else SMALL_SETS
+  for path in download_omniglot(args.data_dir or default_data_dir(), names, base_url=args.url,
+                                progress=not args.no_progress):
+    print(f"{path}: sha256 verified")
+  return 0
+
+
+def _add_eval_lake_args(p):
+  p.add_argument("--runs", type=Path, required=True, help="all_runs.zip or its extracted folder")
+  p.add_argument("--workdir", type=Path, help="a trained run to score")
+  p.add_argument("--baseline", help="mhd: score with the Modified Hausdorff Distance instead")
+  p.add_argument("--out", type=Path, help="results JSON")
+  p.add_argument("--steps", type=int, help="point of the method's evaluation curve to score at: "
+                 "adaptation steps (default: the run's largest --eval-steps)")
+  p.add_argument("--data-dir", help="where the run's training data is now (default: the run's)")
+  p.add_argument("--cache-dir", help="decoded-image cache (default: the run's)")
+
+
+def cmd_eval_lake(args) -> int:
+  import numpy as np
+  from jaxmeta import checks, experiment
+  from jaxmeta.checkpoint import atomic_write_json
+  from jaxmeta.data import lake
+  if args.baseline is not None:
+    checks.one_of("baseline", args.baseline, ("mhd",))
+  if (args.baseline is None) == (args.workdir is None):
+    raise ConfigError("workdir", "give exactly one of --workdir (a trained run) or --baseline mhd")
+  if args.steps is not None:
+    checks.integer("steps", args.steps, minimum=0)
+  runs = lake.load_runs(args.runs)
+  if args.baseline == "mhd":
+    scored = {"per_run": lake.score_mhd(runs)}
+  else:   # the run's method names the axis of the curve point it is scored at
+    scored = experiment.score_lake_runs(args.workdir, runs, args.steps, data_dir=args.data_dir,
+                                        cache_dir=args.cache_dir)
+  per_run = scored.pop("per_run")
+  result = {"error_rate": float(np.mean(per_run)), "per_run": [float(e) for e in per_run],
+            "scorer": "mhd" if args.baseline == "mhd" else str(args.workdir),
+            "runs": str(args.runs), "n_runs": len(runs), **scored}
+  print(json.dumps(result, indent=2))
+  if args.out is not None:
+    atomic_write_json(args.out, result)
   return 0
 
 
@@ -188,27 +239,68 @@ class _Parser(argparse.ArgumentParser):
     self.exit(2, f"jaxmeta: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# name -> (help, add_arguments(parser), run(args) -> exit status)
+COMMANDS = {
+    "train": ("meta-train (default: MAML on sinusoid regression)", _add_train_args, cmd_train),
+    "eval": ("evaluate a trained run on fresh tasks", _add_eval_args, cmd_eval),
+    "presets": ("list the named paper settings",
+                lambda p: p.add_argument("--verbose", "-v", action="store_true",
+                                         help="also name each preset's paper and table"),
+                cmd_presets),
+    "download": ("download the official Omniglot files", _add_download_args, cmd_download),
+    "eval-lake": ("score a run (or the MHD baseline) on Lake et al.'s 20-way runs",
+                  _add_eval_lake_args, cmd_eval_lake),
+}
+
+
+def _algo_in(argv: Sequence[str]) -> Optional[str]:
+  """The method ``argv`` names (``--algo X``, or its ``--preset``'s), if it is registered."""
+  from jaxmeta import registry
+  from jaxmeta.config import PRESETS
+  algo = preset = None
+  for i, arg in enumerate(argv):
+    for flag in ("--algo", "--preset"):
+      value = None
+      if arg == flag and i + 1 < len(argv):
+        value = argv[i + 1]
+      elif arg.startswith(flag + "="):
+        value = arg.split("=", 1)[1]
+      if value is not None and flag == "--algo":
+        algo = value
+      elif value is not None:
+        preset = value
+  if algo is None and preset in PRESETS:
+    algo = PRESETS[preset].get("algo")
+  return algo if algo in registry.ALGORITHMS else None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+  """The parser; ``argv`` only narrows ``train --help`` to the method it names."""
   parser = _Parser(prog="jaxmeta", description="Meta-learning in pure JAX.")
   sub = parser.add_subparsers(dest="command")
-  p = sub.add_parser("train", help="meta-train (default: MAML on sinusoid regression)")
-  _add_train_args(p)
-  p.set_defaults(run=cmd_train)
-  p = sub.add_parser("eval", help="evaluate a trained run on fresh tasks")
-  _add_eval_args(p)
-  p.set_defaults(run=cmd_eval)
-  p = sub.add_parser("presets", help="list the named paper settings")
-  p.set_defaults(run=cmd_presets)
-  import jaxmeta.data.commands  # noqa: F401  (registers download, eval-lake)
-  for name, (add_args, run) in EXTRA_COMMANDS.items():
-    p = sub.add_parser(name)
-    add_args(p)
-    p.set_defaults(run=run)
+  for name, (help_text, add_args, run) in COMMANDS.items():
+    p = sub.add_parser(name, help=help_text)
+    if name == "train" and any(a in ("-h", "--help") for a in argv):
+      add_args(p, _algo_in(argv))
+    else:
+      add_args(p)
+    p.set_defaults(run=run, parser=p)
   return parser
 
 
+def flag_for(parser: argparse.ArgumentParser, parameter: str) -> str:
+  """The flag of ``parser`` that sets ``parameter`` (``eval_shots`` -> ``--shots`` for
+  ``jaxmeta eval``); a parameter no flag sets is named as it is."""
+  for action in parser._actions:
+    if action.dest == parameter and action.option_strings:
+      return action.option_strings[0]
+  from jaxmeta.config import OPTIONS
+  return OPTIONS[parameter].flag if parameter in OPTIONS else parameter
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-  parser = build_parser()
+  argv = list(sys.argv[1:] if argv is None else argv)
+  parser = build_parser(argv)
   try:
     args = parser.parse_args(argv)
   except SystemExit as e:  # argparse: --help (0) or a malformed flag (2, one line printed)
@@ -218,6 +310,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 2
   try:
     return args.run(args)
+  except ConfigError as e:
+    print(f"jaxmeta: error: {flag_for(args.parser, e.parameter)}: {e.message}", file=sys.stderr)
+    return 2
   except JaxmetaError as e:
     print(f"jaxmeta: error: {e}", file=sys.stderr)
     return 2

@@ -11,13 +11,23 @@ class JaxmetaError(Exception):
 class ConfigError(JaxmetaError, ValueError):
   """An argument has a value outside what is allowed.
 
+  The library names the *parameter* (``shots``, ``inner_lr``); the command line prints the
+  flag that sets it (``--shots``), see :func:`jaxmeta.cli.main`.
+
   Attributes:
-    argument: the offending argument, spelled as on the command line (``--shots``).
+    parameter: the offending parameter, e.g. ``"shots"``.
+    message: what is wrong and what is allowed, without the parameter's name.
   """
 
-  def __init__(self, argument: str, message: str):
-    self.argument = argument
-    super().__init__(f"{argument}: {message}")
+  def __init__(self, parameter: str, message: str):
+    self.parameter = parameter
+    self.message = message
+    super().__init__(f"{parameter}: {message}")
+
+  @property
+  def argument(self) -> str:
+    """Alias of :attr:`parameter` (the name before parameters and flags were told apart)."""
+    return self.parameter
 
 
 class CheckpointError(JaxmetaError):

@@ -56,7 +56,7 @@ def prepare_workdir(config: Config, workdir: Optional[Path], force: bool = False
     return False
   workdir = Path(workdir)
   if workdir.exists() and not workdir.is_dir():
-    raise ConfigError("--workdir", f"{workdir} exists and is not a directory")
+    raise ConfigError("workdir", f"{workdir} exists and is not a directory")
   cfg_path = workdir / "config.json"
   if cfg_path.exists():
     try:
@@ -66,7 +66,7 @@ def prepare_workdir(config: Config, workdir: Optional[Path], force: bool = False
     diff = old.differences(config)
     if diff and not force:
       detail = ", ".join(f"{k}: {getattr(old, k)!r} -> {getattr(config, k)!r}" for k in diff)
-      raise ConfigError("--workdir", f"{workdir} holds a run with a different config ({detail}); "
+      raise ConfigError("workdir", f"{workdir} holds a run with a different config ({detail}); "
                         "use another --workdir, or --force to discard that run and start over")
     if diff and force:
       for name in (checkpoint.CHECKPOINT_NAME, "metrics.jsonl"):
@@ -83,7 +83,7 @@ def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False
     ConfigError, CheckpointError: before anything is compiled.
     TrainingDivergedError: the meta-loss became NaN/inf; the last checkpoint is kept.
   """
-  validate(config, **registry.names())
+  config = validate(config)
   task = registry.build_task(config, "train")
   algo = registry.build_algorithm(config, task)
   optimizer = registry.build_optimizer(config)
@@ -158,10 +158,24 @@ def evaluate_run(config: Config, params, *, split: str = "test", eval_steps=None
   eval_key = keys_for(config if seed is None else config.replace(seed=seed)).eval
   curves = evaluate(task, algo, params, eval_key, num_tasks, max(eval_steps),
                     batch_size=config.eval_batch)
+  # The curve's axis is the method's: adaptation steps (gradient methods; metric methods
+  # give a constant curve) or presentations of a class (sequence models). The key is
+  # ``by_steps`` or ``by_presentations``; ``curve`` says it in words.
   return {"task": config.task, "algo": config.algo, "metric": task.metric_name,
           "n_tasks": int(num_tasks), "shots": config.eval_shots, "query": config.eval_query,
-          "split": split,
-          "by_steps": {str(s): summarize(curves[:, s]) for s in eval_steps}}
+          "split": split, "curve": algo.curve.description,
+          curve_key(algo.curve): {str(s): summarize(curves[:, s]) for s in eval_steps}}
+
+
+def curve_key(curve) -> str:
+  """The results-JSON key of an evaluation curve (``by_steps``, ``by_presentations``)."""
+  return f"by_{curve.key}"
+
+
+def _curve_of(result: dict) -> tuple[str, dict]:
+  """(axis key, points) of a results JSON written by :func:`evaluate_run`."""
+  (key, points), = [(k[3:], v) for k, v in result.items() if k.startswith("by_")]
+  return key, points
 
 
 def load_run(workdir: Path, **overrides):
@@ -173,14 +187,13 @@ def load_run(workdir: Path, **overrides):
   workdir = Path(workdir)
   cfg_path = workdir / "config.json"
   if not cfg_path.exists():
-    raise ConfigError("--workdir", f"{workdir} holds no run (no config.json); train one with "
+    raise ConfigError("workdir", f"{workdir} holds no run (no config.json); train one with "
                       f"`jaxmeta train --workdir {workdir}`")
   try:
     config = Config.from_json(json.loads(cfg_path.read_text()))
   except (ValueError, TypeError) as e:
     raise CheckpointError(f"{cfg_path} is unreadable: {e}") from e
-  config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
-  validate(config, **registry.names())
+  config = validate(config.replace(**{k: v for k, v in overrides.items() if v is not None}))
   if not checkpoint.has_checkpoint(workdir):
     raise CheckpointError(f"{workdir} has no checkpoint yet; train it first")
   task = registry.build_task(config, "train")
@@ -192,14 +205,21 @@ def load_run(workdir: Path, **overrides):
 
 def format_table(results: dict[str, dict], paper: Optional[dict] = None) -> str:
   """A small text table: one row per algorithm, one column per number of steps."""
-  steps = sorted({int(s) for r in results.values() for s in r["by_steps"]})
+  curves = {name: _curve_of(r) for name, r in results.items()}
+  steps = sorted({int(s) for _, points in curves.values() for s in points})
+  axes = {axis for axis, _ in curves.values()}
+  unit = "step" if axes == {"steps"} else "presentation" if axes == {"presentations"} else "point"
   metric = next(iter(results.values()))["metric"]
-  head = f"{'algorithm':<12}" + "".join(f"{f'{s} step' + ('s' if s != 1 else ''):>28}" for s in steps)
-  lines = [f"post-adaptation {metric} (mean ± 95% CI, median in brackets; paper in parentheses)", head]
+  head = f"{'algorithm':<12}" + "".join(f"{f'{s} {unit}' + ('s' if s != 1 else ''):>28}" for s in steps)
+  title = "post-adaptation" if unit == "step" else "evaluation-curve"
+  lines = [f"{title} {metric} (mean ± 95% CI, median in brackets; paper in parentheses)", head]
   for name, r in results.items():
     cells = []
     for s in steps:
-      b = r["by_steps"][str(s)]
+      b = curves[name][1].get(str(s))
+      if b is None:
+        cells.append(f"{'-':>28}")
+        continue
       ref = paper.get(name, {}).get(s) if paper else None
       cell = f"{b['mean']:.3f}±{b['ci95']:.3f} [{b['median']:.2f}]" + (f" ({ref})" if ref is not None else "")
       cells.append(f"{cell:>28}")
@@ -207,10 +227,48 @@ def format_table(results: dict[str, dict], paper: Optional[dict] = None) -> str:
   # A mean far above the median is a heavy tail (a few tasks that diverge when fine-tuned
   # for many steps): say where it is instead of leaving the reader to guess.
   for name, r in results.items():
-    worst = max(r["by_steps"].items(), key=lambda kv: kv[1]["max"])
+    worst = max(curves[name][1].items(), key=lambda kv: kv[1]["max"])
     s, b = worst
     if b.get("n_nonfinite", 0) or b["max"] > 20 * max(b["median"], 1e-12):
-      lines.append(f"  {name}: heavy tail — worst task {b['max']:.4g} after {s} steps"
+      lines.append(f"  {name}: heavy tail — worst task {b['max']:.4g} at {unit} {s}"
                    + (f", {b['n_nonfinite']} task(s) diverged" if b.get("n_nonfinite") else "")
                    + "; compare the medians (benchmarks/RESULTS.md explains the tail)")
   return "\n".join(lines)
+
+
+def score_lake_runs(workdir, runs, steps=None, **overrides) -> dict:
+  """Percent error of each run for the trained run in ``workdir``, scored at point
+  ``steps`` of the method's evaluation curve (default: the run's largest ``eval_steps``).
+
+  Returns:
+    ``{"per_run": [errors], "curve": what the curve's axis means, "at": steps}``.
+
+  Raises:
+    ConfigError: the run is not an Omniglot run, or its model's head is fixed to another
+      number of ways than the runs have. ``overrides`` (``data_dir``, ``cache_dir``) say
+      where the run's data is now.
+  """
+  from jaxmeta.data.lake import run_episodes
+  from jaxmeta.tasks.episodes import accuracy, cross_entropy
+  from jaxmeta.types import TaskDistribution
+  config, params = load_run(workdir, **overrides)
+  if config.task != "omniglot":
+    raise ConfigError("workdir", f"{workdir} was trained on --task {config.task}; eval-lake "
+                      "scores Omniglot runs")
+  episodes = run_episodes(runs, config.image_size)
+  ways = int(episodes.support_y.shape[1])
+  task = TaskDistribution("omniglot", None, cross_entropy, accuracy, "accuracy", ways)
+  algo = registry.build_algorithm(config.replace(ways=ways, eval_ways=None), task)
+  first = jax.tree.map(lambda v: v[0], episodes)
+  expected = jax.eval_shape(algo.init, jax.random.key(0), first)
+  shapes = lambda t: [(tuple(k), tuple(v.shape)) for k, v in jax.tree_util.tree_leaves_with_path(t)]
+  if shapes(expected) != shapes(params):
+    raise ConfigError("ways", f"{workdir} was trained with --ways {config.ways} and its model's "
+                      f"head has a fixed number of outputs; the Lake runs are {ways}-way: train "
+                      f"with --ways {ways} (or a metric-based --algo) to score it")
+  steps = max(config.eval_steps) if steps is None else steps
+  keys = jax.random.split(keys_for(config).eval, len(runs))
+  acc = jax.jit(jax.vmap(lambda ep, k: algo.evaluate(params, ep, steps, k)[-1]))(episodes, keys)
+  n_query = episodes.query_y.shape[1]
+  wrong = np.rint((1.0 - np.asarray(acc, np.float64)) * n_query)  # exact counts, not float32
+  return {"per_run": 100.0 * wrong / n_query, "curve": algo.curve.description, "at": steps}

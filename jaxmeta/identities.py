@@ -49,6 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmeta import checks
 from jaxmeta.errors import ConfigError
 from jaxmeta.inner_loop import adapt
 from jaxmeta.types import Params, PyTree
@@ -360,9 +361,7 @@ def expansion_coefficients(k: int) -> dict:
     >>> expansion_coefficients(1)
     {'maml': (1, 2), 'fomaml': (1, 1), 'reptile': (2, 1)}
   """
-  if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-    raise ConfigError("k", f"must be a positive integer (inner steps), got {k!r}")
-  k = int(k)
+  k = checks.integer("k", k)
   return {"maml": (1, 2 * k), "fomaml": (1, k), "reptile": (k + 1, k * (k + 1) // 2)}
 
 

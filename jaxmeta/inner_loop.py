@@ -1,22 +1,170 @@
-"""The one inner loop: k SGD steps with ``jax.lax.scan``.
+"""The one inner loop: k steps of an update rule with ``jax.lax.scan``.
 
-Training (MAML, FOMAML, Reptile, the pretrained baseline's fine-tuning), evaluation and
-:mod:`jaxmeta.identities` all adapt through :func:`adapt`; there is no second copy.
+Training (MAML, FOMAML, Meta-SGD, ANIL, Reptile, the pretrained baseline's fine-tuning),
+evaluation and :mod:`jaxmeta.identities` all adapt through :func:`adapt`; there is no
+second copy. What one inner step does is a value, an :class:`UpdateRule` in the style of
+optax: ``init(params) -> state`` and ``update(grads, state, params, loss) -> (new_params,
+new_state)``, the state carried through the scan. :func:`adapt` computes the loss and
+its gradient; the rule turns them into the next parameters.
+
+The rules here are built by factories of this module, ``jaxmeta.inner_loop.sgd`` and so
+on; they are deliberately not exported as ``jaxmeta.sgd``, which would read like
+``optax.sgd`` (an outer optimizer, a different interface; :func:`from_optax` wraps one):
+
+* :func:`sgd` -- ``theta - lr * grad`` (MAML eq. 1), ``lr`` a scalar or a params-shaped
+  pytree of per-parameter rates (Meta-SGD, Li et al. 2017 eq. 3: ``theta - alpha o grad``);
+* :func:`masked` -- another rule applied to some leaves, the others left unchanged;
+* :func:`from_optax` -- an optax ``GradientTransformation`` as an inner rule.
+
+A learned rule (e.g. an LSTM meta-learner) is an :class:`UpdateRule` whose functions close
+over its meta-parameters; ``jax.grad`` of anything computed from :func:`adapt`'s result
+reaches them.
+
+Example:
+  >>> import jax.numpy as jnp
+  >>> loss = lambda w, b: jnp.sum((w - b) ** 2)
+  >>> w, losses = adapt(loss, jnp.zeros(2), jnp.ones(2), update=sgd(0.25), steps=2)
+  >>> w.tolist(), losses.tolist()
+  ([0.75, 0.75], [2.0, 0.5])
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from jaxmeta.types import Params, PyTree
 
 LossFn = Callable[[Params, PyTree], jax.Array]
+State = Any
+
+
+class UpdateRule(NamedTuple):
+  """One inner-loop step as a pair of pure functions (cf. ``optax.GradientTransformation``).
+
+  Attributes:
+    init: ``params -> state``, the rule's state before the first step (``()`` for a
+      stateless rule).
+    update: ``(grads, state, params, loss) -> (new_params, new_state)``: ``grads`` and
+      ``loss`` are the inner loss's gradient and value at ``params``. Unlike optax's
+      ``update`` it returns the new parameters, not an increment, and it sees the loss
+      (a learned optimizer, e.g. Ravi & Larochelle's LSTM, takes both as input).
+  """
+  init: Callable[[Params], State]
+  update: Callable[[Params, State, Params, jax.Array], tuple[Params, State]]
+
+
+def _is_scalar(lr) -> bool:
+  return isinstance(lr, (int, float)) or (hasattr(lr, "ndim") and lr.ndim == 0)
+
+
+def _sgd(params: Params, grads: Params, lr) -> Params:
+  """``theta - lr * g`` (MAML eq. 1), or ``theta - alpha o g`` (Meta-SGD eq. 3)."""
+  if _is_scalar(lr):
+    return jax.tree.map(lambda p, g: p - lr * g, params, grads)
+  return jax.tree.map(lambda p, g, a: p - a * g, params, grads, lr)
+
+
+def _loss_and_grads(loss_fn: LossFn, params: Params, batch: PyTree, first_order: bool):
+  loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+  if first_order:
+    grads = jax.lax.stop_gradient(grads)
+  return loss, grads
+
+
+def sgd(lr) -> UpdateRule:
+  """Plain SGD, ``theta' = theta - lr * grad L(theta)`` (MAML eq. 1); stateless.
+
+  Args:
+    lr: a scalar (Python number or 0-d array, possibly a traced meta-parameter), or a
+      pytree of the structure of ``params`` holding per-parameter rates: Meta-SGD's
+      ``theta - alpha o grad`` (Li et al. 2017, eq. 3).
+
+  Returns:
+    An :class:`UpdateRule` with state ``()``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> rule = sgd({"a": jnp.array([0.5, 1.0]), "b": 0.1})
+    >>> params, grads = {"a": jnp.zeros(2), "b": 1.0}, {"a": jnp.ones(2), "b": 2.0}
+    >>> p, _ = rule.update(grads, rule.init(params), params, None)
+    >>> p["a"].tolist(), round(float(p["b"]), 6)
+    ([-0.5, -1.0], 0.8)
+  """
+  if lr is None:
+    raise ValueError("sgd: lr must be a scalar or a params-shaped pytree of rates, got None")
+
+  def init(params):
+    del params
+    return ()
+
+  def update(grads, state, params, loss):
+    del loss
+    return _sgd(params, grads, lr), state
+
+  return UpdateRule(init, update)
+
+
+def masked(rule: UpdateRule, mask) -> UpdateRule:
+  """``rule`` on the leaves where ``mask`` is True; the other leaves stay unchanged.
+
+  The inner rule still sees (and its state covers) the whole parameter tree; only its
+  result is discarded where the mask is False, so e.g. a per-parameter ``lr`` keeps the
+  structure of ``params``. Adapting only a network's head this way (ANIL's rule) costs a
+  forward pass of the body per step; :func:`jaxmeta.algorithms.anil` instead applies the
+  body once and adapts the head on its features, with the same result.
+
+  Args:
+    rule: the update rule of the adapted leaves.
+    mask: a pytree of Python bools of the structure of ``params``, or a function
+      ``params -> such a pytree``.
+
+  Returns:
+    An :class:`UpdateRule` with the state of ``rule``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> rule = masked(sgd(0.5), {"body": False, "head": True})
+    >>> p, _ = rule.update({"body": 1.0, "head": 1.0}, (), {"body": 0.0, "head": 0.0}, None)
+    >>> float(p["body"]), float(p["head"])
+    (0.0, -0.5)
+  """
+  def update(grads, state, params, loss):
+    new_params, new_state = rule.update(grads, state, params, loss)
+    m = mask(params) if callable(mask) else mask
+    return jax.tree.map(lambda keep, n, p: n if keep else p, m, new_params, params), new_state
+
+  return UpdateRule(rule.init, update)
+
+
+def from_optax(optimizer) -> UpdateRule:
+  """An optax ``GradientTransformation`` as an inner update rule.
+
+  ``update`` is ``optax.apply_updates(params, optimizer.update(grads, state, params))``;
+  the optimizer's state (e.g. Adam's moments) is carried through the inner loop and is
+  differentiated through like everything else.
+
+  Example:
+    >>> import jax.numpy as jnp, optax
+    >>> loss = lambda w, b: jnp.sum((w - b) ** 2)
+    >>> w, _ = adapt(loss, jnp.zeros(1), jnp.ones(1), update=from_optax(optax.sgd(0.25)), steps=2)
+    >>> w.tolist()
+    [0.75]
+  """
+  def update(grads, state, params, loss):
+    del loss
+    updates, new_state = optimizer.update(grads, state, params)
+    return optax.apply_updates(params, updates), new_state
+
+  return UpdateRule(optimizer.init, update)
 
 
 def sgd_step(loss_fn: LossFn, params: Params, batch: PyTree, lr, first_order: bool = False):
   """One inner SGD step ``theta' = theta - lr * grad L(theta)`` (MAML eq. 1).
+
+  The same arithmetic as one step of ``adapt(..., update=sgd(lr))``.
 
   Args:
     loss_fn: ``(params, batch) -> scalar``.
@@ -30,43 +178,50 @@ def sgd_step(loss_fn: LossFn, params: Params, batch: PyTree, lr, first_order: bo
   Returns:
     ``(new_params, loss_before_step)``.
   """
-  loss, grads = jax.value_and_grad(loss_fn)(params, batch)
-  if first_order:
-    grads = jax.lax.stop_gradient(grads)
-  if isinstance(lr, (int, float)) or (hasattr(lr, "ndim") and lr.ndim == 0):
-    new_params = jax.tree.map(lambda p, g: p - lr * g, params, grads)
-  else:
-    new_params = jax.tree.map(lambda p, g, a: p - a * g, params, grads, lr)
-  return new_params, loss
+  loss, grads = _loss_and_grads(loss_fn, params, batch, first_order)
+  return _sgd(params, grads, lr), loss
 
 
-def adapt(loss_fn: LossFn, params: Params, batch: PyTree, *, lr, steps: int | None = None,
-          first_order: bool = False, per_step_batches: bool = False, remat: bool = False,
-          observe: Callable[[Params], PyTree] | None = None):
-  """Runs ``steps`` inner SGD steps with ``lax.scan``; differentiable end to end.
+def adapt(loss_fn: LossFn, params: Params, batch: PyTree, *, update: UpdateRule | None = None,
+          lr=None, steps: int | None = None, first_order: bool = False,
+          per_step_batches: bool = False, remat: bool = False,
+          observe: Callable[[Params], PyTree] | None = None, return_state: bool = False):
+  """Runs ``steps`` steps of an update rule with ``lax.scan``; differentiable end to end.
 
-  ``jax.grad`` through this function gives MAML's second-order meta-gradient
-  ``prod_i (I - lr H_i)`` (reference text, "MAML"); ``first_order=True`` drops the
-  Hessian terms (FOMAML).
+  Step ``i``: ``loss_i, g_i = value_and_grad(loss_fn)(theta_i, batch_i)``, then
+  ``theta_{i+1}, s_{i+1} = update.update(g_i, s_i, theta_i, loss_i)`` with
+  ``s_0 = update.init(theta_0)``. With SGD, ``jax.grad`` through this function gives
+  MAML's second-order meta-gradient ``prod_i (I - lr H_i)`` (reference text, "MAML");
+  ``first_order=True`` drops the Hessian terms (FOMAML).
 
   Args:
     loss_fn: ``(params, batch) -> scalar``.
     params: initial parameters ``theta``.
     batch: one batch reused at every step, or (``per_step_batches=True``) a pytree whose
       leaves have a leading axis of length ``steps``, batch ``i`` used at step ``i``.
-    lr: inner learning rate, scalar or params-shaped pytree.
+    update: the :class:`UpdateRule` of one step.
+    lr: shorthand for ``update=sgd(lr)``: a scalar or a params-shaped pytree. Give
+      exactly one of ``update`` and ``lr``.
     steps: number of steps (inferred from the batches when ``per_step_batches``).
-    first_order: FOMAML / Reptile style: no gradient through inner gradients.
+    first_order: FOMAML / Reptile style: the gradients and the loss reach the rule under
+      ``stop_gradient``, so no derivative flows through the inner gradients (for SGD,
+      ``d theta_k / d theta_0 = I``).
     per_step_batches: scan over the leading axis of ``batch``.
     remat: recompute each step's activations in the backward pass
       (``jax.checkpoint``) so memory does not grow with ``steps``.
     observe: optional ``params -> pytree`` evaluated before every step (e.g. the query
       metric, for learning curves over adaptation steps).
+    return_state: also return the rule's state after the last step.
 
   Returns:
     ``(adapted_params, losses)`` where ``losses[i]`` is the loss before step ``i``; with
     ``observe``, ``(adapted_params, (losses, observations))``, observations stacked
-    over steps.
+    over steps. With ``return_state`` a third element, the rule's final state.
+
+  Raises:
+    ValueError: neither or both of ``update`` and ``lr``; ``update`` not an
+      :class:`UpdateRule`; a negative or missing ``steps``, or one that disagrees with
+      the batches.
 
   Example:
     >>> import jax.numpy as jnp
@@ -75,6 +230,14 @@ def adapt(loss_fn: LossFn, params: Params, batch: PyTree, *, lr, steps: int | No
     >>> w.tolist(), losses.tolist()
     ([0.75, 0.75], [2.0, 0.5])
   """
+  if (update is None) == (lr is None):
+    raise ValueError("adapt takes exactly one of update= (an UpdateRule) and lr= (shorthand for "
+                     f"update=sgd(lr)); got update={update!r}, lr={lr!r}")
+  if update is None:
+    update = sgd(lr)
+  elif not isinstance(update, UpdateRule):
+    raise ValueError(f"update= must be a jaxmeta.inner_loop.UpdateRule, got {type(update).__name__}"
+                     " (wrap an optax optimizer with jaxmeta.inner_loop.from_optax)")
   if per_step_batches:
     n = jax.tree.leaves(batch)[0].shape[0]
     if steps is not None and steps != n:
@@ -82,22 +245,30 @@ def adapt(loss_fn: LossFn, params: Params, batch: PyTree, *, lr, steps: int | No
     steps = n
   if steps is None or steps < 0:
     raise ValueError(f"steps must be a non-negative integer, got {steps}")
+  state = update.init(params)
   if steps == 0:
     losses = jnp.zeros((0,), jnp.float32)
     if observe is None:
-      return params, losses
-    empty = jax.tree.map(lambda v: jnp.zeros((0,) + jnp.shape(v), jnp.result_type(v)),
-                         jax.eval_shape(observe, params))
-    return params, (losses, empty)
+      out = (params, losses)
+    else:
+      empty = jax.tree.map(lambda v: jnp.zeros((0,) + jnp.shape(v), jnp.result_type(v)),
+                           jax.eval_shape(observe, params))
+      out = (params, (losses, empty))
+    return out + (state,) if return_state else out
 
-  def body(p, step_batch):
+  def body(carry, step_batch):
+    p, s = carry
     b = step_batch if per_step_batches else batch
-    new_p, loss = sgd_step(loss_fn, p, b, lr, first_order)
+    loss, grads = _loss_and_grads(loss_fn, p, b, first_order)
+    rule_loss = jax.lax.stop_gradient(loss) if first_order else loss
+    new_p, new_s = update.update(grads, s, p, rule_loss)
     if observe is None:
-      return new_p, loss
-    return new_p, (loss, observe(p))
+      return (new_p, new_s), loss
+    return (new_p, new_s), (loss, observe(p))
 
   if remat:
     body = jax.checkpoint(body)
   xs = batch if per_step_batches else None
-  return jax.lax.scan(body, params, xs, length=None if per_step_batches else steps)
+  (adapted, state), out = jax.lax.scan(body, (params, state), xs,
+                                       length=None if per_step_batches else steps)
+  return (adapted, out, state) if return_state else (adapted, out)

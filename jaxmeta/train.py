@@ -61,9 +61,9 @@ def meta_batch_gradient(task: TaskDistribution, algo: Algorithm, params: Params,
 
 def _check_step_args(meta_batch_size: int, task_axis: str):
   if not isinstance(meta_batch_size, int) or meta_batch_size <= 0:
-    raise ConfigError("--meta-batch-size", f"must be a positive integer, got {meta_batch_size!r}")
+    raise ConfigError("meta_batch_size", f"must be a positive integer, got {meta_batch_size!r}")
   if task_axis not in TASK_AXIS_MODES:
-    raise ConfigError("--task-axis", f"must be one of {', '.join(TASK_AXIS_MODES)}, got {task_axis!r}")
+    raise ConfigError("task_axis", f"must be one of {', '.join(TASK_AXIS_MODES)}, got {task_axis!r}")
 
 
 def make_train_step(task: TaskDistribution, algo: Algorithm, optimizer: optax.GradientTransformation,
@@ -123,23 +123,49 @@ def make_train_loop(task: TaskDistribution, algo: Algorithm, optimizer: optax.Gr
   return jax.jit(loop, donate_argnums=(0,))
 
 
+# Task i's evaluation key is fold_in(k_i, _EVAL_STREAM), k_i the key its episode is drawn
+# from: the episode stays task.sample(k_i) (so results of deterministic methods do not
+# move), and no key or random bits a sampler derives from k_i (splits and draws count up
+# from 0) coincide with it.
+_EVAL_STREAM = 0x6576616C   # "eval"
+
+
+def evaluation_key(task_key: jax.Array) -> jax.Array:
+  """The key ``algo.evaluate`` gets for the task sampled from ``task_key``."""
+  return jax.random.fold_in(task_key, _EVAL_STREAM)
+
+
 def make_evaluator(task: TaskDistribution, algo: Algorithm, num_steps: int, batch_size: int = 100):
-  """Jitted ``(params, keys[batch]) -> metric[batch, num_steps + 1]`` over fresh tasks."""
+  """Jitted ``(params, keys[batch]) -> metric[batch, num_steps + 1]`` over fresh tasks.
+
+  Task ``i`` is ``task.sample(keys[i])`` and is evaluated with the key
+  :func:`evaluation_key` ``(keys[i])``."""
   def evaluate_batch(params, keys):
-    return jax.vmap(lambda k: algo.evaluate(params, task.sample(k), num_steps))(keys)
+    one = lambda k: algo.evaluate(params, task.sample(k), num_steps, evaluation_key(k))
+    return jax.vmap(one)(keys)
   return jax.jit(evaluate_batch)
 
 
 def evaluate(task: TaskDistribution, algo: Algorithm, params: Params, key: jax.Array,
              num_tasks: int = 1000, num_steps: int = 10, batch_size: int = 100) -> np.ndarray:
-  """The metric on ``num_tasks`` fresh tasks after 0..``num_steps`` adaptation steps.
+  """The metric on ``num_tasks`` fresh tasks at ``0..num_steps`` along ``algo.curve``
+  (for gradient-based methods: after that many adaptation steps).
 
   Returns:
     ``float64 numpy array [num_tasks, num_steps + 1]``; task ``i`` is sampled from
-    ``fold_in(key, i)``, so results do not depend on ``batch_size``.
+    ``fold_in(key, i)`` and evaluated with ``evaluation_key(fold_in(key, i))``, so
+    results do not depend on ``batch_size``.
+
+  Example:
+    >>> import jax, jaxmeta
+    >>> task = jaxmeta.tasks.sinusoid()
+    >>> algo = jaxmeta.algorithms.maml(jaxmeta.models.MLP((40, 40), 1), task)
+    >>> params = algo.init(jax.random.key(0), task.sample(jax.random.key(1)))
+    >>> evaluate(task, algo, params, jax.random.key(2), num_tasks=5, num_steps=3).shape
+    (5, 4)
   """
   if num_tasks <= 0:
-    raise ConfigError("--num-tasks", f"must be a positive integer, got {num_tasks!r}")
+    raise ConfigError("num_tasks", f"must be a positive integer, got {num_tasks!r}")
   batch_size = min(batch_size, num_tasks)
   run = make_evaluator(task, algo, num_steps)
   n_batches = math.ceil(num_tasks / batch_size)

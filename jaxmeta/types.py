@@ -47,6 +47,31 @@ class TaskDistribution(NamedTuple):
   output_size: int
 
 
+class CurveAxis(NamedTuple):
+  """What the axis of an evaluation curve counts: ``Algorithm.evaluate`` returns
+  ``metric[num_steps + 1]`` and entry ``k`` is the metric "``description``" with ``k``
+  substituted (e.g. "after 3 adaptation steps").
+
+  Attributes:
+    key: a short name for reports and JSON (``"steps"``).
+    description: the meaning of entry ``k``, e.g. ``"after k adaptation steps"``.
+
+  Example:
+    >>> algo = Algorithm("const", None, None, lambda params, episode, n, key: None)
+    >>> algo.curve == ADAPTATION_STEPS, algo.curve.key, PRESENTATIONS.key
+    (True, 'steps', 'presentations')
+  """
+  key: str
+  description: str
+
+
+# Gradient-based methods adapt on the support set; metric-based methods do not adapt and
+# return a constant curve, so their axis is also "steps" (none of which changes anything).
+ADAPTATION_STEPS = CurveAxis("steps", "after k adaptation steps")
+# Sequence models that see the examples of a class one after another.
+PRESENTATIONS = CurveAxis("presentations", "at the k-th presentation of a class")
+
+
 class Algorithm(NamedTuple):
   """A meta-learning method as three pure functions over a parameter pytree.
 
@@ -57,11 +82,17 @@ class Algorithm(NamedTuple):
       has the structure of ``params`` and is what the optimizer receives (for Reptile
       it is ``(theta - W) / alpha``). ``metrics`` is a dict of scalars and must hold
       ``"loss"``. The train step vmaps this over the meta-batch and averages.
-    evaluate: ``(params, episode, num_steps) -> metric[num_steps + 1]``: the task's
-      metric on the query set after ``0..num_steps`` adaptation steps on the support
-      set. ``num_steps`` is static. Methods without adaptation return a constant array.
+    evaluate: ``(params, episode, num_steps, key) -> metric[num_steps + 1]``: the
+      task's metric on the query set at ``k = 0..num_steps`` along the axis that
+      ``curve`` names (for :data:`ADAPTATION_STEPS`: after ``k`` adaptation steps on the
+      support set). ``num_steps`` is static. ``key`` is the task's own evaluation key,
+      independent of the one its episode was drawn from; deterministic methods ignore
+      it. Methods without adaptation return a constant array.
+    curve: the :class:`CurveAxis` of ``evaluate``'s result; :data:`ADAPTATION_STEPS`
+      unless given.
   """
   name: str
   init: Callable[[jax.Array, Episode], Params]
   meta_grad: Callable[[Params, Episode, jax.Array], tuple[Params, Metrics]]
-  evaluate: Callable[[Params, Episode, int], jax.Array]
+  evaluate: Callable[[Params, Episode, int, jax.Array], jax.Array]
+  curve: CurveAxis = ADAPTATION_STEPS

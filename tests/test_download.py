@@ -49,12 +49,12 @@ def server():
 
 
 def test_real_file_verified_and_atomic(server, tmp_path):
-  paths = download.download_omniglot(tmp_path, [SMALL1], base_url=server + "/good", progress=False)
+  paths = omniglot.download_omniglot(tmp_path, [SMALL1], base_url=server + "/good", progress=False)
   dest = tmp_path / "omniglot" / f"{SMALL1}.zip"
   assert paths == [dest] and dest.read_bytes() == (DATA / f"{SMALL1}.zip").read_bytes()
   assert sorted(p.name for p in dest.parent.iterdir()) == [f"{SMALL1}.zip"]  # no temp files left
   # already there and verified: not fetched again (the server would 404 here)
-  assert download.download_omniglot(tmp_path, [SMALL1], base_url=server + "/nothing",
+  assert omniglot.download_omniglot(tmp_path, [SMALL1], base_url=server + "/nothing",
                                     progress=False) == [dest]
   # and the loader finds it under data_dir/omniglot
   assert omniglot.find_sources(tmp_path) == {SMALL1: dest}
@@ -65,7 +65,7 @@ def test_real_file_verified_and_atomic(server, tmp_path):
                                            ("missing", "cannot download")])
 def test_bad_downloads_refused_and_nothing_left(server, tmp_path, route, message):
   with pytest.raises(download.DownloadError, match=message):
-    download.download_omniglot(tmp_path, [SMALL1], base_url=f"{server}/{route}", progress=False)
+    omniglot.download_omniglot(tmp_path, [SMALL1], base_url=f"{server}/{route}", progress=False)
   folder = tmp_path / "omniglot"
   assert not folder.exists() or list(folder.iterdir()) == []
 

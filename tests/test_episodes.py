@@ -101,16 +101,17 @@ def test_loss_and_metric():
 
 def test_bad_input():
   classes = _tagged_classes(counts=[6] * 11 + [4])
-  with pytest.raises(ConfigError, match="--ways.*13-way.*12"):
+  with pytest.raises(ConfigError, match="^ways: .*13-way.*12"):
     few_shot_task(classes, ways=13, shots=1, query=1)
-  with pytest.raises(ConfigError, match="--shots 2 \\+ --query 3 = 5.*smallest class has 4"):
+  with pytest.raises(ConfigError, match="^shots: shots 2 \\+ query 3 = 5.*smallest class has 4"):
     few_shot_task(classes, ways=5, shots=2, query=3)
-  with pytest.raises(ConfigError, match="--rotation"):
+  with pytest.raises(ConfigError, match="^rotation: "):
     few_shot_task(classes, ways=5, shots=1, query=1, rotation="classes")
-  with pytest.raises(ConfigError, match="--ways.*alphabet"):
+  with pytest.raises(ConfigError, match="^ways: .*alphabet"):
     few_shot_task(classes, ways=13, shots=1, query=1, within_alphabet=True)
-  with pytest.raises(ConfigError, match="--eval-shots"):
-    few_shot_task(classes, 5, 4, 4, flags=("--ways", "--eval-shots", "--eval-query"))
+  with pytest.raises(ConfigError, match="^eval_shots: ") as e:
+    few_shot_task(classes, 5, 4, 4, names=("ways", "eval_shots", "eval_query"))
+  assert e.value.parameter == "eval_shots"
 
 
 from data_paths import OMNIGLOT as DATA  # noqa: E402
@@ -134,7 +135,7 @@ def test_registered_omniglot_task_trains_a_few_steps(tmp_path):
   state = jaxmeta.init_state(jax.random.key(0), task, algo, opt)
   state, metrics = jaxmeta.make_train_loop(task, algo, opt, 2, 3)(state, jax.random.key(1))
   assert int(state.step) == 3 and np.all(np.isfinite(metrics["loss"]))
-  with pytest.raises(ConfigError, match="--eval-shots 5 \\+ --eval-query 100"):
+  with pytest.raises(ConfigError, match="^eval_shots: eval_shots 5 \\+ eval_query 100"):
     registry.build_task(config.replace(eval_shots=5, eval_query=100), "train")
-  with pytest.raises(ConfigError, match="--ways.*60-way.*50"):
+  with pytest.raises(ConfigError, match="^ways: .*60-way.*50"):
     registry.build_task(config.replace(ways=60), "test", for_eval=True)

@@ -85,7 +85,7 @@ def test_shapes_distribution_and_gradients(name):
   assert jax.tree.structure(grads) == jax.tree.structure(params)
   assert np.isfinite(float(metrics["loss"])) and 0 <= float(metrics["accuracy"]) <= 1
   assert sum(float(jnp.sum(jnp.abs(g))) for g in jax.tree.leaves(grads)) > 0
-  curve = algo.evaluate(params, ep, 3)
+  curve = algo.evaluate(params, ep, 3, jax.random.key(4))
   assert curve.shape == (4,) and np.all(curve == curve[0])   # no adaptation: constant
   expected = np.mean(np.argmax(np.asarray(probs), -1) == np.asarray(ep.query_y))
   np.testing.assert_allclose(curve[0], expected, atol=1e-6)
@@ -162,7 +162,7 @@ def test_matching_cosine_scale_is_a_temperature_and_can_be_learned():
   # loss = -log a_0 = -(s cos_0 - logsumexp(s cos)) (only support item 0 has label 0), so
   # d loss / d log s = -s (cos_0 - sum_i a_i cos_i).
   np.testing.assert_allclose(grads["log_scale"], -4.0 * (cos[0] - a @ cos), rtol=1e-4)
-  with pytest.raises(ConfigError, match="--cosine-scale"):
+  with pytest.raises(ConfigError, match="^cosine_scale: "):
     algorithms.matching(Identity(), 2, cosine_scale=0.0)
 
 
@@ -222,24 +222,24 @@ def test_bad_input_errors_name_the_argument():
   ep = _episode(jax.random.key(0))
   params = algo.init(jax.random.key(1), ep)
   cases = [
-      (ep._replace(query_x=ep.query_x[:0], query_y=ep.query_y[:0]), "--query"),
-      (ep._replace(support_x=ep.support_x[:2], support_y=ep.support_y[:2]), "--shots"),
+      (ep._replace(query_x=ep.query_x[:0], query_y=ep.query_y[:0]), "query"),
+      (ep._replace(support_x=ep.support_x[:2], support_y=ep.support_y[:2]), "shots"),
       (ep._replace(support_y=jnp.zeros_like(ep.support_y)), "support_y"),
-      (ep._replace(query_y=ep.query_y + 5), "--ways"),
+      (ep._replace(query_y=ep.query_y + 5), "ways"),
   ]
   for bad, argument in cases:
     for name, (a, _) in METHODS.items():
       with pytest.raises(ConfigError) as e:
-        a.evaluate(a.init(jax.random.key(1), ep), bad, 0)
+        a.evaluate(a.init(jax.random.key(1), ep), bad, 0, jax.random.key(2))
       assert e.value.argument == argument, (name, argument, str(e.value))
-  with pytest.raises(ConfigError, match="--ways"):
+  with pytest.raises(ConfigError, match="^ways: "):
     algorithms.protonet(TinyEmbed(), 1)
-  with pytest.raises(ConfigError, match="--read-steps"):
+  with pytest.raises(ConfigError, match="^read_steps: "):
     algorithms.matching(TinyEmbed(), 3, fce=True, read_steps=0)
-  with pytest.raises(ConfigError, match="--model"):   # Relation needs a feature map
+  with pytest.raises(ConfigError, match="^model: "):   # Relation needs a feature map
     algorithms.relation(TinyEmbed(), WAYS).init(jax.random.key(0), ep)
   # Under jit the shape checks still fire at trace time, before compiling.
-  with pytest.raises(ConfigError, match="--query"):
+  with pytest.raises(ConfigError, match="^query: "):
     jax.jit(algo.meta_grad)(params, cases[0][0], jax.random.key(0))
 
 
@@ -255,7 +255,7 @@ def test_embedding_nn_baseline():
   # Cosine NN: a query identical to a support image takes that image's label.
   test_ep = _episode(jax.random.key(3))
   test_ep = test_ep._replace(query_x=test_ep.support_x, query_y=test_ep.support_y)
-  np.testing.assert_allclose(algo.evaluate(params, test_ep, 1), [1.0, 1.0])
+  np.testing.assert_allclose(algo.evaluate(params, test_ep, 1, jax.random.key(4)), [1.0, 1.0])
 
 
 # name -> (algorithm factory (embedding, ways), 5-way 1-shot test accuracy to beat); chance is
@@ -325,5 +325,5 @@ def test_miniimagenet_presets_score_an_84x84_episode(preset):
   ep = Episode(jax.random.uniform(key, (ways, 84, 84, 3)), jnp.arange(ways),
                jax.random.uniform(key, (2 * ways, 84, 84, 3)), jnp.arange(2 * ways) % ways)
   params = jax.jit(algo.init)(key, ep)
-  acc = jax.jit(algo.evaluate, static_argnums=2)(params, ep, 0)
+  acc = jax.jit(algo.evaluate, static_argnums=2)(params, ep, 0, key)
   assert acc.shape == (1,) and 0.0 <= float(acc[0]) <= 1.0

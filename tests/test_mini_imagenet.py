@@ -122,9 +122,9 @@ def test_registered_task(tmp_path):
   ep = jax.jit(task.sample)(jax.random.key(0))
   assert ep.support_x.shape == (3, 84, 84, 3) and ep.query_y.shape == (6,)
   assert registry.build_task(config, "test", for_eval=True).output_size == 3
-  with pytest.raises(ConfigError, match="--image-size 84"):
+  with pytest.raises(ConfigError, match="^image_size: .*set image_size to 84"):
     registry.build_task(config.replace(image_size=28), "train")
-  with pytest.raises(ConfigError, match="--eval-shots 1 \\+ --eval-query 4"):
+  with pytest.raises(ConfigError, match="^eval_shots: eval_shots 1 \\+ eval_query 4"):
     registry.build_task(config.replace(eval_query=4), "train")
-  with pytest.raises(ConfigError, match="--ways.*4-way.*3"):
+  with pytest.raises(ConfigError, match="^ways: .*4-way.*3"):
     registry.build_task(config.replace(ways=4), "test", for_eval=True)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
-from jaxmeta.algorithms.common import model_init
+from jaxmeta.algorithms.common import adaptation_curve, model_init
 from jaxmeta.errors import ConfigError
-from jaxmeta.inner_loop import adapt
+from jaxmeta.inner_loop import adapt, sgd
+from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
 
@@ -27,8 +27,10 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   """MAML whose inner loop adapts only the final linear layer (the "head").
 
   The body is applied once per task (its output does not change during adaptation);
-  :func:`~jaxmeta.inner_loop.adapt` runs SGD on the head's weights over the support
-  features, and the meta-gradient flows to the body through the features and, second
+  :func:`~jaxmeta.inner_loop.adapt` runs the update rule ``jaxmeta.inner_loop.sgd(inner_lr)``
+  on the head's weights over the support features (the same result as
+  ``masked(sgd(inner_lr), head only)`` on the whole network, without re-applying the body
+  at every step), and the meta-gradient flows to the body through the features and, second
   order, through the head's adaptation (Raghu et al. 2020, sec. 4).
 
   Args:
@@ -52,11 +54,11 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     >>> task = TaskDistribution("toy", lambda k: ep, cross_entropy, accuracy, "accuracy", 2)
     >>> algo = anil(jaxmeta.models.Conv4(filters=4, output_size=2), task, inner_lr=0.1)
     >>> params = algo.init(jax.random.key(0), ep)
-    >>> algo.evaluate(params, ep, 3).shape
+    >>> algo.evaluate(params, ep, 3, jax.random.key(1)).shape
     (4,)
   """
   if not hasattr(model, "output_size") or getattr(model, "output_size") is None:
-    raise ConfigError("--model", "ANIL needs a model with a linear head (output_size set), "
+    raise ConfigError("model", "ANIL needs a model with a linear head (output_size set), "
                       "e.g. conv4 or conv4-pool")
   body = model.clone(output_size=None)
   support_norm = getattr(model, "norm", None) == "support"
@@ -70,11 +72,12 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     return fs, fq
 
   head_loss = lambda head, batch: task.loss(_linear(head, batch[0]), batch[1])
+  rule = sgd(inner_lr)   # the head's theta - alpha grad L_s(theta) (MAML eq. 1)
 
   def query_loss_after_adaptation(params, episode: Episode):
     body_params, head = _split(params)
     fs, fq = features(body_params, episode)
-    adapted, losses = adapt(head_loss, head, (fs, episode.support_y), lr=inner_lr,
+    adapted, losses = adapt(head_loss, head, (fs, episode.support_y), update=rule,
                             steps=inner_steps, first_order=first_order, remat=remat)
     loss = head_loss(adapted, (fq, episode.query_y))
     return loss, {"loss": loss, "pre_adaptation_loss": losses[0]}
@@ -83,12 +86,21 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     del key
     return jax.grad(query_loss_after_adaptation, has_aux=True)(params, episode)
 
-  def evaluate(params, episode: Episode, num_steps: int) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+    del key
     body_params, head = _split(params)
     fs, fq = features(body_params, episode)
     observe = lambda h: task.metric(_linear(h, fq), episode.query_y)
-    adapted, (_, curve) = adapt(head_loss, head, (fs, episode.support_y), lr=inner_lr,
-                                steps=num_steps, first_order=True, observe=observe)
-    return jnp.concatenate([curve, observe(adapted)[None]])
+    return adaptation_curve(head_loss, head, (fs, episode.support_y), observe, rule, num_steps)
 
   return Algorithm("fomaml-anil" if first_order else "anil", model_init(model), meta_grad, evaluate)
+
+
+def _from_config(config, model, task) -> Algorithm:
+  return anil(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+              remat=config.remat)
+
+
+REGISTRATION = Registration(
+    "anil", _from_config, reads=("inner_lr", "inner_steps", "remat"),
+    description="ANIL (Raghu et al. 2020): MAML adapting only the head.")

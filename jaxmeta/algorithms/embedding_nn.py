@@ -15,9 +15,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxmeta import checks
 from jaxmeta.algorithms.matching import cosine_similarities
-from jaxmeta.algorithms.metric import accuracy, check_episode, check_ways, embed_episode, one_hot
+from jaxmeta.algorithms.metric import (accuracy, check_episode, check_ways, embed_flat,
+                                       embedding_of, one_hot)
 from jaxmeta.errors import ConfigError
+from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
 
@@ -33,8 +36,7 @@ def classification_task(images, counts, batch_size: int = 64, name: str = "class
     A :class:`TaskDistribution` whose episodes carry global labels in ``support_y`` /
     ``query_y`` and whose ``output_size`` is the number of classes.
   """
-  if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
-    raise ConfigError("--query", f"batch size must be a positive integer, got {batch_size!r}")
+  checks.integer("batch_size", batch_size)
   images = jnp.asarray(images, jnp.float32)
   counts = jnp.asarray(np.asarray(counts), jnp.int32)
   num_classes = int(images.shape[0])
@@ -61,8 +63,8 @@ def cosine_nn_log_probs(embedding: nn.Module, ways: int):
   ways = check_ways(ways)
 
   def fn(params, episode: Episode):
-    support, query = embed_episode(embedding, params["embedding"], episode)
-    sims = cosine_similarities(query.reshape(query.shape[0], -1), support.reshape(support.shape[0], -1))
+    support, query = embed_flat(embedding, params["embedding"], episode)
+    sims = cosine_similarities(query, support)
     nearest = episode.support_y[jnp.argmax(sims, axis=-1)]
     probs = one_hot(nearest, ways) * (1 - ways * 1e-6) + 1e-6
     return jnp.log(probs)
@@ -113,8 +115,36 @@ def embedding_nn(embedding: nn.Module, num_train_classes: int, ways: int) -> Alg
     del key
     return jax.grad(loss_fn, has_aux=True)(params, episode)
 
-  def evaluate(params, episode: Episode, num_steps: int) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+    del key  # deterministic
     check_episode(episode, ways)
     return jnp.full((num_steps + 1,), accuracy(predict(params, episode), episode.query_y))
 
   return Algorithm("embedding-nn", init, meta_grad, evaluate)
+
+
+def _from_config(config, model, task) -> Algorithm:
+  # Trained on the classification task of `_train_task` (a head over all training
+  # classes); evaluated on N-way episodes, where the head is unused.
+  num_classes = task.output_size
+  if config.task == "omniglot":  # the head's width is the training split's, whatever task scores it
+    from jaxmeta.data.omniglot import split_classes
+    num_classes = split_classes(config, "train").num_classes
+  return embedding_nn(embedding_of(model), max(num_classes, 2), config.eval_ways or config.ways)
+
+
+def _train_task(config, split: str) -> TaskDistribution:
+  """Batches of (image, global class id) of a class split, for training."""
+  if config.task != "omniglot":
+    raise ConfigError("algo", f"embedding-nn needs an image class set (task omniglot), got "
+                      f"task {config.task}")
+  from jaxmeta.data.omniglot import split_classes
+  classes = split_classes(config, split)
+  return classification_task(classes.images, classes.counts,
+                             batch_size=config.ways * (config.shots + config.query), name=config.task)
+
+
+REGISTRATION = Registration(
+    "embedding-nn", _from_config, reads=("ways", "shots", "query", "eval_ways"),
+    description="baseline: a classifier on the training classes, cosine nearest neighbour on its "
+                "features.", train_task=_train_task)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxmeta.algorithms.common import finetune_evaluate, model_init, model_loss, query_batch
-from jaxmeta.inner_loop import adapt
+from jaxmeta.algorithms.common import adapted_query_loss, finetune_curve, model_init
+from jaxmeta.inner_loop import sgd
+from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
 
@@ -13,11 +14,12 @@ def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
          inner_steps: int = 1, first_order: bool = False, remat: bool = False) -> Algorithm:
   """Model-Agnostic Meta-Learning.
 
-  Per task: ``theta' = adapt(theta, support)`` with ``inner_steps`` SGD steps of size
-  ``inner_lr``; the meta-gradient is ``jax.grad`` of the query loss at ``theta'`` through
-  the ``lax.scan`` inner loop, i.e. ``grad L_q(theta') prod_i (I - alpha H_i)``
-  (reference text, "MAML"). With ``first_order`` the inner gradients are stopped and the
-  meta-gradient is ``grad L_q(theta')`` (FOMAML).
+  Per task: ``theta' = adapt(theta, support)`` with ``inner_steps`` steps of the update
+  rule ``jaxmeta.inner_loop.sgd(inner_lr)``; the meta-gradient is ``jax.grad`` of the
+  query loss at ``theta'`` through the ``lax.scan`` inner loop, i.e.
+  ``grad L_q(theta') prod_i (I - alpha H_i)`` (reference text, "MAML"). With
+  ``first_order`` the inner gradients are stopped and the meta-gradient is
+  ``grad L_q(theta')`` (FOMAML).
 
   Args:
     model: a flax module applied as ``model.apply(params, x)``.
@@ -38,25 +40,43 @@ def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     >>> grads, metrics = algo.meta_grad(params, task.sample(jax.random.key(2)), jax.random.key(3))
     >>> sorted(metrics)
     ['loss', 'pre_adaptation_loss']
+    >>> algo.evaluate(params, task.sample(jax.random.key(2)), 3, jax.random.key(4)).shape
+    (4,)
   """
-  loss_fn = model_loss(model, task)
+  rule = sgd(inner_lr)   # theta - alpha grad L_s(theta) (MAML eq. 1)
 
   def query_loss_after_adaptation(params, episode: Episode):
-    adapted, losses = adapt(loss_fn, params, (episode.support_x, episode.support_y),
-                            lr=inner_lr, steps=inner_steps, first_order=first_order, remat=remat)
-    loss = loss_fn(adapted, query_batch(model, episode))
-    return loss, {"loss": loss, "pre_adaptation_loss": losses[0]}
+    return adapted_query_loss(model, task, params, episode, rule, steps=inner_steps,
+                              first_order=first_order, remat=remat)
 
   def meta_grad(params, episode: Episode, key: jax.Array):
     del key  # deterministic given the episode
-    grads, metrics = jax.grad(query_loss_after_adaptation, has_aux=True)(params, episode)
-    return grads, metrics
+    return jax.grad(query_loss_after_adaptation, has_aux=True)(params, episode)
+
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+    del key  # deterministic given the episode
+    return finetune_curve(model, task, params, episode, rule, num_steps)
 
   name = "fomaml" if first_order else "maml"
-  return Algorithm(name, model_init(model), meta_grad,
-                   finetune_evaluate(model, task, inner_lr))
+  return Algorithm(name, model_init(model), meta_grad, evaluate)
 
 
 def fomaml(model: nn.Module, task: TaskDistribution, **kwargs) -> Algorithm:
   """First-order MAML: :func:`maml` with ``first_order=True``."""
   return maml(model, task, first_order=True, **kwargs)
+
+
+def _from_config(first_order: bool):
+  def build(config, model, task) -> Algorithm:
+    return maml(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+                first_order=first_order, remat=config.remat)
+  return build
+
+
+_READS = ("inner_lr", "inner_steps", "remat")
+REGISTRATIONS = (
+    Registration("maml", _from_config(False), reads=_READS,
+                 description="MAML (Finn et al. 2017), second order through the inner loop."),
+    Registration("fomaml", _from_config(True), reads=_READS,
+                 description="first-order MAML (Finn et al. 2017 sec. 5.2)."),
+)

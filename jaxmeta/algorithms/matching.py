@@ -5,9 +5,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.algorithms.metric import (check_ways, embed_episode, metric_algorithm, nll,
+from jaxmeta import checks, options
+from jaxmeta.algorithms.metric import (check_ways, embed_flat, embedding_of, metric_algorithm, nll,
                                        one_hot)
-from jaxmeta.errors import ConfigError
+from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode
 
 _EPS = 1e-8
@@ -88,9 +89,7 @@ def matching_log_probs(embedding: nn.Module, ways: int, fce: bool = False, read_
 
   def episode_fn(params, episode: Episode, key=None, train: bool = False):
     del key, train
-    support, query = embed_episode(embedding, params["embedding"], episode)
-    support = support.reshape(support.shape[0], -1)
-    query = query.reshape(query.shape[0], -1)
+    support, query = embed_flat(embedding, params["embedding"], episode)
     if fce:
       support, query = FullContextEmbedding(read_steps).apply(params["fce"], support, query)
     scale = jnp.exp(params["log_scale"]) if learn_scale else cosine_scale
@@ -132,11 +131,9 @@ def matching(embedding: nn.Module, ways: int, *, fce: bool = False, read_steps: 
     >>> sorted(params)
     ['embedding', 'fce']
   """
-  if fce and (isinstance(read_steps, bool) or not isinstance(read_steps, int) or read_steps < 1):
-    raise ConfigError("--read-steps", f"must be a positive integer, got {read_steps!r}")
-  if isinstance(cosine_scale, bool) or not isinstance(cosine_scale, (int, float)) \
-      or not cosine_scale > 0 or cosine_scale == float("inf"):
-    raise ConfigError("--cosine-scale", f"must be a positive finite number, got {cosine_scale!r}")
+  if fce:
+    checks.integer("read_steps", read_steps)
+  checks.positive_number("cosine_scale", cosine_scale)
 
   def init(key, episode: Episode):
     k1, k2 = jax.random.split(key)
@@ -153,3 +150,31 @@ def matching(embedding: nn.Module, ways: int, *, fce: bool = False, read_steps: 
   name = "matching-fce" if fce else "matching"
   return metric_algorithm(name, ways, init, matching_log_probs(embedding, ways, fce, read_steps,
                                                                cosine_scale, learn_scale))
+
+
+# Options of Matching Networks, declared here and read only by the two methods below.
+OPTIONS = (
+    options.number("cosine_scale", 1.0, "Matching Networks: s in softmax(s * cosine); 1 is the "
+                   "paper's kernel"),
+    options.flag("learn_scale", "Matching Networks: learn s, starting from cosine_scale"),
+)
+FCE_OPTIONS = (
+    options.integer("read_steps", 5, "Matching Networks FCE: K, reads of the support set by "
+                    "the attention LSTM"),
+)
+
+
+def _from_config(fce: bool):
+  def build(config, model, task) -> Algorithm:
+    return matching(embedding_of(model), task.output_size, fce=fce,
+                    read_steps=config.read_steps if fce else 5,
+                    cosine_scale=config.cosine_scale, learn_scale=config.learn_scale)
+  return build
+
+
+REGISTRATIONS = (
+    Registration("matching", _from_config(False), OPTIONS, ("ways", "eval_ways"),
+                 "Matching Networks (Vinyals et al. 2016), f = g."),
+    Registration("matching-fce", _from_config(True), OPTIONS + FCE_OPTIONS, ("ways", "eval_ways"),
+                 "Matching Networks with Full Context Embeddings (Vinyals et al. 2016)."),
+)

@@ -5,8 +5,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.algorithms.common import finetune_evaluate, model_init, model_loss, query_batch
-from jaxmeta.inner_loop import adapt
+from jaxmeta.algorithms.common import adapted_query_loss, finetune_curve, model_init
+from jaxmeta.inner_loop import sgd
+from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
 
@@ -17,8 +18,9 @@ def metasgd(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   The meta-parameters are ``{"model": theta, "inner_lr": alpha}``, ``alpha`` of the same
   shape as ``theta`` (Li et al. 2017, eq. 3), and both are learned by the outer optimizer
   from the query loss after adaptation, second order through :func:`~jaxmeta.inner_loop.adapt`
-  (which takes a pytree learning rate). ``alpha`` starts at ``inner_lr`` everywhere.
-  Evaluation fine-tunes with the learned ``alpha``.
+  with the update rule ``jaxmeta.inner_loop.sgd(alpha)`` (MAML's rule with a pytree of
+  rates). ``alpha`` starts at ``inner_lr`` everywhere. Evaluation fine-tunes with the
+  learned ``alpha``.
 
   Args:
     model: a flax module.
@@ -37,8 +39,9 @@ def metasgd(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     >>> params = algo.init(jax.random.key(0), task.sample(jax.random.key(1)))
     >>> sorted(params)
     ['inner_lr', 'model']
+    >>> algo.evaluate(params, task.sample(jax.random.key(2)), 3, jax.random.key(3)).shape
+    (4,)
   """
-  loss_fn = model_loss(model, task)
   init_model = model_init(model)
 
   def init(key: jax.Array, episode: Episode):
@@ -46,14 +49,28 @@ def metasgd(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     return {"model": theta, "inner_lr": jax.tree.map(lambda v: jnp.full_like(v, inner_lr), theta)}
 
   def query_loss_after_adaptation(params, episode: Episode):
-    adapted, losses = adapt(loss_fn, params["model"], (episode.support_x, episode.support_y),
-                            lr=params["inner_lr"], steps=inner_steps, remat=remat)
-    loss = loss_fn(adapted, query_batch(model, episode))
-    return loss, {"loss": loss, "pre_adaptation_loss": losses[0]}
+    # theta - alpha o grad L_s(theta) (Li et al. 2017, eq. 3)
+    return adapted_query_loss(model, task, params["model"], episode, sgd(params["inner_lr"]),
+                              steps=inner_steps, remat=remat)
 
   def meta_grad(params, episode: Episode, key: jax.Array):
     del key
     return jax.grad(query_loss_after_adaptation, has_aux=True)(params, episode)
 
-  return Algorithm("metasgd", init, meta_grad,
-                   finetune_evaluate(model, task, lambda params: params["inner_lr"]))
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+    del key
+    return finetune_curve(model, task, params["model"], episode, sgd(params["inner_lr"]),
+                          num_steps)
+
+  return Algorithm("metasgd", init, meta_grad, evaluate)
+
+
+def _from_config(config, model, task) -> Algorithm:
+  return metasgd(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+                 remat=config.remat)
+
+
+REGISTRATION = Registration(
+    "metasgd", _from_config, reads=("inner_lr", "inner_steps", "remat"),
+    description="Meta-SGD (Li et al. 2017): learned per-parameter inner rates, initialised at "
+                "--inner-lr.")

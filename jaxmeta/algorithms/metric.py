@@ -19,7 +19,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmeta import checks
 from jaxmeta.errors import ConfigError
+from jaxmeta.tasks.episodes import accuracy   # argmax-equal on logits or log-probabilities
+from jaxmeta.models.conv import Conv4
 from jaxmeta.types import Algorithm, Episode
 
 # (params, episode, key, train) -> (log_probs [n_query, ways], loss scalar)
@@ -27,9 +30,8 @@ EpisodeFn = Callable[..., tuple]
 
 
 def check_ways(ways) -> int:
-  if isinstance(ways, bool) or not isinstance(ways, (int, np.integer)) or ways < 2:
-    raise ConfigError("--ways", f"must be an integer >= 2 for N-way classification, got {ways!r}")
-  return int(ways)
+  """N of N-way classification: an integer >= 2."""
+  return checks.integer("ways", ways, minimum=2)
 
 
 def _concrete(x) -> bool:
@@ -50,19 +52,19 @@ def check_episode(episode: Episode, ways: int) -> None:
   """
   n_s, n_q = episode.support_x.shape[0], episode.query_x.shape[0]
   if n_q == 0:
-    raise ConfigError("--query", "the query set is empty; need at least one query example")
+    raise ConfigError("query", "the query set is empty; need at least one query example")
   if n_s == 0:
-    raise ConfigError("--shots", "the support set is empty; need at least one example per class")
+    raise ConfigError("shots", "the support set is empty; need at least one example per class")
   if episode.support_y.shape != (n_s,) or episode.query_y.shape != (n_q,):
-    raise ConfigError("--ways", f"labels must be int vectors of class indices, got support_y "
+    raise ConfigError("ways", f"labels must be int vectors of class indices, got support_y "
                       f"{episode.support_y.shape} and query_y {episode.query_y.shape}")
   if n_s < ways:
-    raise ConfigError("--shots", f"{n_s} support examples cannot cover ways={ways} classes")
+    raise ConfigError("shots", f"{n_s} support examples cannot cover ways={ways} classes")
   if _concrete(episode.support_y) and _concrete(episode.query_y):
     s, q = np.asarray(episode.support_y), np.asarray(episode.query_y)
     for name, y in (("support_y", s), ("query_y", q)):
       if y.min() < 0 or y.max() >= ways:
-        raise ConfigError("--ways", f"{name} holds labels {sorted(set(y.tolist()))}, outside "
+        raise ConfigError("ways", f"{name} holds labels {sorted(set(y.tolist()))}, outside "
                           f"0..{ways - 1} for ways={ways}")
     missing = sorted(set(range(ways)) - set(s.tolist()))
     if missing:
@@ -101,8 +103,20 @@ def embed_episode(embedding: nn.Module, params, episode: Episode):
   return out[:n_s], out[n_s:]
 
 
-def accuracy(log_probs: jax.Array, labels: jax.Array) -> jax.Array:
-  return jnp.mean((jnp.argmax(log_probs, axis=-1) == labels).astype(jnp.float32))
+def embedding_of(model: nn.Module, **changes) -> nn.Module:
+  """The backbone of ``model`` without its classifier head (a
+  :class:`~jaxmeta.models.Conv4` with ``output_size=None``, and ``changes``), what the
+  metric-based methods embed with; any other module is used as it is."""
+  if isinstance(model, Conv4):
+    return model.clone(output_size=None, **changes)
+  return model
+
+
+def embed_flat(embedding: nn.Module, params, episode: Episode):
+  """:func:`embed_episode` with each example's features flattened: ``(support [n_s, d],
+  query [n_q, d])``, the vectors the distance- and similarity-based methods compare."""
+  support, query = embed_episode(embedding, params, episode)
+  return support.reshape(support.shape[0], -1), query.reshape(query.shape[0], -1)
 
 
 def nll(log_probs: jax.Array, labels: jax.Array) -> jax.Array:
@@ -122,7 +136,8 @@ def metric_algorithm(name: str, ways: int, init: Callable, episode_fn: EpisodeFn
 
   Returns:
     ``Algorithm(name, init, meta_grad, evaluate)`` with ``meta_grad = grad(loss)`` and
-    ``evaluate(params, episode, n) = [query accuracy] * (n + 1)``.
+    ``evaluate(params, episode, n, key) = [query accuracy] * (n + 1)``, ``key`` passed to
+    ``episode_fn`` (with ``train=False``).
   """
   ways = check_ways(ways)
 
@@ -139,9 +154,9 @@ def metric_algorithm(name: str, ways: int, init: Callable, episode_fn: EpisodeFn
     grads, metrics = jax.grad(loss_fn, has_aux=True)(params, episode, key)
     return grads, metrics
 
-  def evaluate(params, episode: Episode, num_steps: int) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
     check_episode(episode, ways)
-    log_probs, _ = episode_fn(params, episode, jax.random.key(0), False)
+    log_probs, _ = episode_fn(params, episode, key, False)
     return jnp.full((num_steps + 1,), accuracy(log_probs, episode.query_y))
 
   return Algorithm(name, checked_init, meta_grad, evaluate)

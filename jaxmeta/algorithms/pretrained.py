@@ -5,7 +5,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.algorithms.common import finetune_evaluate, model_init, model_loss
+from jaxmeta.algorithms.common import finetune_curve, model_init, model_loss
+from jaxmeta.inner_loop import sgd
+from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
 
@@ -14,9 +16,10 @@ def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.
 
   The training gradient is the plain loss gradient on the union of support and query
   points of each task (no inner loop); evaluation fine-tunes on the support set with
-  step size ``inner_lr``, exactly as MAML is evaluated.
+  the update rule ``jaxmeta.inner_loop.sgd(inner_lr)``, exactly as MAML is evaluated.
   """
   loss_fn = model_loss(model, task)
+  rule = sgd(inner_lr)
 
   def meta_grad(params, episode: Episode, key: jax.Array):
     del key
@@ -25,5 +28,18 @@ def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.
     loss, grads = jax.value_and_grad(loss_fn)(params, (x, y))
     return grads, {"loss": loss, "pre_adaptation_loss": loss}
 
-  return Algorithm("pretrained", model_init(model), meta_grad,
-                   finetune_evaluate(model, task, inner_lr))
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+    del key
+    return finetune_curve(model, task, params, episode, rule, num_steps)
+
+  return Algorithm("pretrained", model_init(model), meta_grad, evaluate)
+
+
+def _from_config(config, model, task) -> Algorithm:
+  return pretrained(model, task, inner_lr=config.inner_lr)
+
+
+REGISTRATION = Registration(
+    "pretrained", _from_config, reads=("inner_lr",),
+    description="the MAML paper's baseline: one network trained on all tasks, fine-tuned with "
+                "SGD at test.")

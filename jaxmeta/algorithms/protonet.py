@@ -5,8 +5,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.algorithms.metric import (check_ways, class_means, embed_episode, metric_algorithm,
-                                       nll)
+from jaxmeta.algorithms.metric import (check_ways, class_means, embed_flat, embedding_of,
+                                       metric_algorithm, nll)
+from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode
 
 
@@ -27,9 +28,7 @@ def protonet_log_probs(embedding: nn.Module, ways: int):
 
   def episode_fn(params, episode: Episode, key=None, train: bool = False):
     del key, train
-    support, query = embed_episode(embedding, params, episode)
-    support = support.reshape(support.shape[0], -1)
-    query = query.reshape(query.shape[0], -1)
+    support, query = embed_flat(embedding, params, episode)
     prototypes = class_means(support, episode.support_y, ways)     # v_c
     log_probs = jax.nn.log_softmax(-squared_distances(query, prototypes), axis=-1)
     return log_probs, nll(log_probs, episode.query_y)
@@ -58,8 +57,18 @@ def protonet(embedding: nn.Module, ways: int) -> Algorithm:
     >>> ep = Episode(jnp.ones((4, 2)), jnp.array([0, 1, 1, 0]), jnp.ones((6, 2)), jnp.zeros(6, int))
     >>> algo = protonet(nn.Dense(3), ways=2)
     >>> params = algo.init(jax.random.key(0), ep)
-    >>> algo.evaluate(params, ep, 2).shape
+    >>> algo.evaluate(params, ep, 2, jax.random.key(1)).shape
     (3,)
   """
   embedding_init = lambda key, episode: embedding.init(key, episode.support_x)
   return metric_algorithm("protonet", ways, embedding_init, protonet_log_probs(embedding, ways))
+
+
+def _from_config(config, model, task) -> Algorithm:
+  return protonet(embedding_of(model), task.output_size)
+
+
+REGISTRATION = Registration(
+    "protonet", _from_config, reads=("ways", "eval_ways"),
+    description="Prototypical Networks (Snell et al. 2017): squared Euclidean distance to class "
+                "means.")

@@ -5,9 +5,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.algorithms.metric import check_ways, class_sums, embed_episode, metric_algorithm, one_hot
+from jaxmeta.algorithms.metric import (check_ways, class_sums, embed_episode, embedding_of,
+                                       metric_algorithm, one_hot)
 from jaxmeta.errors import ConfigError
 from jaxmeta.models.conv import batch_moments, conv2d, max_pool_2x2
+from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode
 
 
@@ -68,7 +70,7 @@ def relation_log_probs(embedding: nn.Module, ways: int, relation_module: nn.Modu
     del key, train
     support, query = embed_episode(embedding, params["embedding"], episode)
     if support.ndim != 4:
-      raise ConfigError("--model", "Relation Networks need the un-flattened feature map "
+      raise ConfigError("model", "Relation Networks need the un-flattened feature map "
                         f"[n, h, w, c] of the embedding, got shape {support.shape}")
     classes = class_sums(support, episode.support_y, ways)               # [ways, h, w, c]
     n_q = query.shape[0]
@@ -106,7 +108,7 @@ def relation(embedding: nn.Module, ways: int, *, filters: int = 64, hidden: int 
     >>> ep = Episode(x, jnp.array([0, 1, 1, 0]), x, jnp.array([0, 1, 1, 0]))
     >>> algo = relation(nn.Conv(4, (3, 3)), ways=2, filters=4)
     >>> params = algo.init(jax.random.key(0), ep)
-    >>> algo.evaluate(params, ep, 0).shape
+    >>> algo.evaluate(params, ep, 0, jax.random.key(1)).shape
     (1,)
   """
   module = RelationModule(filters, hidden, conv_impl=conv_impl)
@@ -116,9 +118,19 @@ def relation(embedding: nn.Module, ways: int, *, filters: int = 64, hidden: int 
     emb = embedding.init(k1, episode.support_x)
     fmap = embedding.apply(emb, episode.support_x[:1])
     if fmap.ndim != 4:
-      raise ConfigError("--model", "Relation Networks need the un-flattened feature map "
+      raise ConfigError("model", "Relation Networks need the un-flattened feature map "
                         f"[n, h, w, c] of the embedding, got shape {fmap.shape}")
     pair = jnp.concatenate([fmap, fmap], -1)
     return {"embedding": emb, "relation": module.init(k2, pair)}
 
   return metric_algorithm("relation", ways, init, relation_log_probs(embedding, ways, module))
+
+
+def _from_config(config, model, task) -> Algorithm:
+  return relation(embedding_of(model, readout="map"), task.output_size, conv_impl=config.conv_impl)
+
+
+REGISTRATION = Registration(
+    "relation", _from_config, reads=("ways", "eval_ways", "conv_impl"),
+    description="Relation Networks (Sung et al. 2018): a learned relation module on feature "
+                "maps.")

@@ -4,8 +4,10 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxmeta.algorithms.common import finetune_evaluate, model_init, model_loss, query_batch
-from jaxmeta.inner_loop import adapt
+from jaxmeta.algorithms.common import (finetune_curve, model_init, model_loss, query_batch,
+                                      support_batch)
+from jaxmeta.inner_loop import adapt, sgd
+from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
 
@@ -16,7 +18,8 @@ def reptile(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   That vector (the reference text's ``g_Reptile``) is handed to optax as a gradient, so
   any optimizer works: plain SGD with learning rate ``epsilon * alpha`` is the paper's
   ``theta <- theta + epsilon (W - theta)``, and the train step's mean over tasks is the
-  batched version. The inner steps use the support set of each task.
+  batched version. The inner steps, ``jaxmeta.inner_loop.sgd(inner_lr)``, use the support
+  set of each task; evaluation fine-tunes with the same rule.
 
   Args:
     model: a flax module.
@@ -28,16 +31,28 @@ def reptile(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     An :class:`~jaxmeta.types.Algorithm`.
   """
   loss_fn = model_loss(model, task)
+  rule = sgd(inner_lr)
 
   def meta_grad(params, episode: Episode, key: jax.Array):
     del key
-    support = (episode.support_x, episode.support_y)
-    adapted, losses = adapt(loss_fn, params, support, lr=inner_lr, steps=inner_steps,
-                            first_order=True)
+    adapted, losses = adapt(loss_fn, params, support_batch(episode), update=rule,
+                            steps=inner_steps, first_order=True)
     adapted = jax.lax.stop_gradient(adapted)
     grads = jax.tree.map(lambda p, w: (p - w) / inner_lr, params, adapted)
     query_loss = loss_fn(adapted, query_batch(model, episode))
     return grads, {"loss": query_loss, "pre_adaptation_loss": losses[0]}
 
-  return Algorithm("reptile", model_init(model), meta_grad,
-                   finetune_evaluate(model, task, inner_lr))
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+    del key
+    return finetune_curve(model, task, params, episode, rule, num_steps)
+
+  return Algorithm("reptile", model_init(model), meta_grad, evaluate)
+
+
+def _from_config(config, model, task) -> Algorithm:
+  return reptile(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps)
+
+
+REGISTRATION = Registration(
+    "reptile", _from_config, reads=("inner_lr", "inner_steps"),
+    description="Reptile (Nichol et al. 2018): k SGD steps, meta-gradient (theta - W) / alpha.")

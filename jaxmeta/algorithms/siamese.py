@@ -7,7 +7,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.algorithms.metric import check_ways, embed_episode, metric_algorithm, one_hot
+from jaxmeta import options
+from jaxmeta.algorithms.metric import (check_ways, embed_flat, embedding_of, metric_algorithm,
+                                       one_hot)
+from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode
 
 
@@ -71,9 +74,7 @@ def siamese_log_probs(embedding: nn.Module, ways: int, distort: bool = False):
       k1, k2 = jax.random.split(key)
       episode = episode._replace(support_x=affine_distort(k1, episode.support_x),
                                  query_x=affine_distort(k2, episode.query_x))
-    support, query = embed_episode(embedding, params["embedding"], episode)
-    support = support.reshape(support.shape[0], -1)
-    query = query.reshape(query.shape[0], -1)
+    support, query = embed_flat(embedding, params["embedding"], episode)
     # One-shot prediction from query-support pairs.
     logits = head.apply(params["head"], jnp.abs(query[:, None] - support[None]))   # [q, s]
     mask = one_hot(episode.support_y, ways).T > 0                                  # [ways, s]
@@ -111,11 +112,10 @@ def siamese(embedding: nn.Module, ways: int, *, distort: bool = False) -> Algori
   Example:
     >>> import jax, jax.numpy as jnp, flax.linen as nn
     >>> from jaxmeta.types import Episode
-    >>> ep = Episode(jnp.ones((4, 2)), jnp.array([0, 1, 1, 0]), jnp.ones((6, 2)), jnp.zeros(6, int))
-    >>> algo = siamese(nn.Dense(3), ways=2)
-    >>> params = algo.init(jax.random.key(0), ep)
-    >>> sorted(params)
-    ['embedding', 'head']
+    >>> one_shot = Episode(jnp.eye(3), jnp.arange(3), jnp.ones((2, 3)), jnp.zeros(2, int))
+    >>> params = siamese(nn.Dense(8), ways=3).init(jax.random.key(0), one_shot)
+    >>> jax.tree.map(jnp.shape, params["head"])  # p(same) = sigmoid(w . |f(x1) - f(x2)| + b)
+    {'params': {'Dense_0': {'bias': (1,), 'kernel': (8, 1)}}}
   """
   def init(key, episode: Episode):
     k1, k2 = jax.random.split(key)
@@ -124,3 +124,19 @@ def siamese(embedding: nn.Module, ways: int, *, distort: bool = False) -> Algori
     return {"embedding": emb, "head": SiameseHead().init(k2, feat)}
 
   return metric_algorithm("siamese", ways, init, siamese_log_probs(embedding, ways, distort))
+
+
+OPTIONS = (
+    options.flag("distort", "Siamese: Koch et al.'s random affine distortions of training "
+                 "images"),
+)
+
+
+def _from_config(config, model, task) -> Algorithm:
+  return siamese(embedding_of(model), task.output_size, distort=config.distort)
+
+
+REGISTRATION = Registration(
+    "siamese", _from_config, OPTIONS, ("ways", "eval_ways"),
+    "Siamese networks (Koch et al. 2015): verification pairs, one-shot by the most similar "
+    "support image.")

@@ -14,7 +14,7 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 from jaxmeta.errors import JaxmetaError
 
@@ -23,9 +23,11 @@ class DownloadError(JaxmetaError):
   """A download failed or did not match its registered checksum."""
 
 
-def _looks_like_html(head: bytes) -> bool:
-  h = head.lstrip()[:64].lower()
-  return h.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml"))
+def looks_like_html(head: bytes) -> bool:
+  """Whether the first bytes of a file are an HTML (or XML) page: a download that returned
+  an error or login page instead of the file."""
+  h = head.lstrip().lower()
+  return h.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) or b"<html" in h[:512]
 
 
 def fetch(url: str, dest: Path, sha256: str, size: Optional[int] = None, *,
@@ -88,7 +90,7 @@ def fetch(url: str, dest: Path, sha256: str, size: Optional[int] = None, *,
           bar.update(len(block))
       out.flush()
       os.fsync(out.fileno())
-    if "text/html" in kind or _looks_like_html(head):
+    if "text/html" in kind or looks_like_html(head):
       raise DownloadError(f"{url} returned an HTML page, not {dest.name}: the download failed "
                           "(wrong URL, a login or quota page?)")
     if size is not None and n != size:
@@ -105,33 +107,9 @@ def fetch(url: str, dest: Path, sha256: str, size: Optional[int] = None, *,
       os.unlink(tmp)
 
 
-def download_omniglot(data_dir, names: Optional[Sequence[str]] = None, *,
-                      base_url: Optional[str] = None, progress: bool = True) -> list[Path]:
-  """Fetches the official Omniglot zips into ``data_dir/omniglot`` (sha256-verified).
-
-  Args:
-    data_dir: data root (the files go to ``data_dir/omniglot``).
-    names: which of :data:`jaxmeta.data.omniglot.OFFICIAL` (default: all four).
-    base_url: where the files are (default the official GitHub location, or
-      ``$JAXMETA_OMNIGLOT_URL``).
-    progress: progress bars.
-
-  Returns:
-    The paths of the files, already present and verified or downloaded.
-  """
-  from jaxmeta.data.omniglot import OFFICIAL, URL, sha256_file
-  base_url = base_url or os.environ.get("JAXMETA_OMNIGLOT_URL") or URL
-  if not base_url.endswith("/"):
-    base_url += "/"
-  names = list(OFFICIAL) if names is None else list(names)
-  out = []
-  for name in names:
-    if name not in OFFICIAL:
-      raise JaxmetaError(f"unknown Omniglot file {name!r}; choose from {', '.join(OFFICIAL)}")
-    size, digest = OFFICIAL[name]
-    dest = Path(data_dir) / "omniglot" / f"{name}.zip"
-    if dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == digest:
-      out.append(dest)
-      continue
-    out.append(fetch(base_url + f"{name}.zip", dest, digest, size, progress=progress))
-  return out
+def sha256_file(path: Path) -> str:
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()

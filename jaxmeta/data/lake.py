@@ -12,10 +12,10 @@ Scorers:
   * :func:`score_mhd`: the Modified Hausdorff Distance baseline (Dubuisson & Jain 1994)
     between the centred ink-pixel coordinates of two images; each test item gets the
     training class at the smallest distance.
-  * :func:`score_run`: a trained jaxmeta run; per Lake run one
-    :class:`~jaxmeta.types.Episode` (support = the training images with labels
-    ``0..N-1``, query = the test items with their true labels), scored by
-    ``algo.evaluate(params, episode, steps)[-1]``: gradient-based learners adapt on the
+  * a trained jaxmeta run (:func:`jaxmeta.experiment.score_lake_runs`, ``jaxmeta
+    eval-lake``): per Lake run one :class:`~jaxmeta.types.Episode` (:func:`run_episodes`:
+    support = the training images with labels ``0..N-1``, query = the test items with
+    their true labels), scored by ``algo.evaluate(params, episode, steps, key)[-1]``: gradient-based learners adapt on the
     support set, metric-based ones compare with their own similarity. Images are
     preprocessed exactly as in training (:func:`jaxmeta.data.omniglot.preprocess`).
 """
@@ -64,7 +64,7 @@ def _read_all(path: Path) -> dict[str, bytes]:
       if m and f.is_file():
         out[rel[m.start():].lstrip("/")] = f.read_bytes()
   else:
-    raise ConfigError("--runs", f"{path} does not exist; it should be all_runs.zip from "
+    raise ConfigError("runs", f"{path} does not exist; it should be all_runs.zip from "
                       "https://github.com/brendenlake/omniglot (python/one-shot-classification) "
                       "or its extracted folder")
   return out
@@ -80,7 +80,7 @@ def load_runs(path) -> list[LakeRun]:
   files = _read_all(Path(path))
   run_names = sorted({k.split("/")[0] for k in files}, key=lambda r: int(r[3:]))
   if not run_names:
-    raise ConfigError("--runs", f"{path} holds no Lake runs (runNN/training/classKK.png, "
+    raise ConfigError("runs", f"{path} holds no Lake runs (runNN/training/classKK.png, "
                       "runNN/test/itemMM.png, runNN/class_labels.txt)")
   runs = []
   for run in run_names:
@@ -159,63 +159,3 @@ def run_episodes(runs: list[LakeRun], image_size: int):
   n = ways.pop()
   return Episode(to_float(sx), np.tile(np.arange(n, dtype=np.int32), (len(runs), 1)),
                  to_float(qx), np.stack([r.labels for r in runs]).astype(np.int32))
-
-
-def score_run(workdir, runs: list[LakeRun], steps=None, **overrides) -> np.ndarray:
-  """Percent error of each run for the trained run in ``workdir``.
-
-  Raises:
-    ConfigError: the run is not an Omniglot run, or its model's head is fixed to another
-      number of ways than the runs have. ``overrides`` (``data_dir``, ``cache_dir``) say
-      where the run's data is now.
-  """
-  import jax
-  from jaxmeta import experiment, registry
-  from jaxmeta.tasks.episodes import accuracy, cross_entropy
-  from jaxmeta.types import TaskDistribution
-  config, params = experiment.load_run(workdir, **overrides)
-  if config.task != "omniglot":
-    raise ConfigError("--workdir", f"{workdir} was trained on --task {config.task}; eval-lake "
-                      "scores Omniglot runs")
-  episodes = run_episodes(runs, config.image_size)
-  ways = int(episodes.support_y.shape[1])
-  task = TaskDistribution("omniglot", None, cross_entropy, accuracy, "accuracy", ways)
-  changes = {"ways": ways}
-  if "eval_ways" in {f for f in config.to_json()}:
-    changes["eval_ways"] = None
-  algo = registry.build_algorithm(config.replace(**changes), task)
-  first = jax.tree.map(lambda v: v[0], episodes)
-  expected = jax.eval_shape(algo.init, jax.random.key(0), first)
-  shapes = lambda t: [(tuple(k), tuple(v.shape)) for k, v in jax.tree_util.tree_leaves_with_path(t)]
-  if shapes(expected) != shapes(params):
-    raise ConfigError("--ways", f"{workdir} was trained with --ways {config.ways} and its model's "
-                      f"head has a fixed number of outputs; the Lake runs are {ways}-way: train "
-                      f"with --ways {ways} (or a metric-based --algo) to score it")
-  steps = max(config.eval_steps) if steps is None else steps
-  acc = jax.jit(jax.vmap(lambda ep: algo.evaluate(params, ep, steps)[-1]))(episodes)
-  n_query = episodes.query_y.shape[1]
-  wrong = np.rint((1.0 - np.asarray(acc, np.float64)) * n_query)  # exact counts, not float32
-  return 100.0 * wrong / n_query
-
-
-def main(args) -> int:
-  """``jaxmeta eval-lake``."""
-  import json
-  from jaxmeta.checkpoint import atomic_write_json
-  if args.baseline not in (None, "mhd"):
-    raise ConfigError("--baseline", f"must be mhd, got {args.baseline!r}")
-  if (args.baseline is None) == (args.workdir is None):
-    raise ConfigError("--workdir", "give exactly one of --workdir (a trained run) or --baseline mhd")
-  if args.steps is not None and args.steps < 0:
-    raise ConfigError("--steps", f"must be a non-negative integer, got {args.steps}")
-  runs = load_runs(args.runs)
-  per_run = score_mhd(runs) if args.baseline == "mhd" else score_run(
-      args.workdir, runs, args.steps, data_dir=getattr(args, "data_dir", None),
-      cache_dir=getattr(args, "cache_dir", None))
-  result = {"error_rate": float(np.mean(per_run)), "per_run": [float(e) for e in per_run],
-            "scorer": "mhd" if args.baseline == "mhd" else str(args.workdir),
-            "runs": str(args.runs), "n_runs": len(runs)}
-  print(json.dumps(result, indent=2))
-  if args.out is not None:
-    atomic_write_json(args.out, result)
-  return 0

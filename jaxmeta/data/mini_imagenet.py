@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxmeta.data.download import looks_like_html
 from jaxmeta.data.images import ImageClasses, group_by_class
 from jaxmeta.errors import ConfigError, JaxmetaError
 
@@ -57,11 +58,6 @@ class _RestrictedUnpickler(pickle.Unpickler):
                        "be malicious or not a mini-ImageNet cache)")
 
 
-def _looks_like_html(head: bytes) -> bool:
-  h = head.lstrip().lower()
-  return h.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) or b"<html" in h[:512]
-
-
 def load_pickle(path) -> ImageClasses:
   """One ``mini-imagenet-cache-*.pkl`` as :class:`ImageClasses` (restricted unpickling)."""
   path = Path(path)
@@ -69,7 +65,7 @@ def load_pickle(path) -> ImageClasses:
     data = path.read_bytes()
   except OSError as e:
     raise JaxmetaError(f"cannot read {path}: {e.strerror}") from e
-  if _looks_like_html(data[:1024]):
+  if looks_like_html(data[:1024]):
     raise JaxmetaError(f"{path}: {HTML_MESSAGE}; delete it and download the cache again")
   try:
     obj = _RestrictedUnpickler(io.BytesIO(data), str(path)).load()
@@ -169,18 +165,18 @@ def _splits(data_dir, image_size, dtype, stamp) -> dict:
       out = {k: load_csv(base / p, base / "images", image_size) for k, p in CSVS.items()}
       break
   else:
-    raise ConfigError("--data-dir", f"no mini-ImageNet in {data_dir} or {data_dir / 'mini-imagenet'}: "
+    raise ConfigError("data_dir", f"no mini-ImageNet in {data_dir} or {data_dir / 'mini-imagenet'}: "
                       f"expected {', '.join(PICKLES.values())}, or {', '.join(CSVS.values())} "
                       "with an images/ folder")
   for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
     shared = set(out[a].names) & set(out[b].names)
     if shared:
-      raise ConfigError("--data-dir", f"the {a} and {b} splits share {len(shared)} classes "
+      raise ConfigError("data_dir", f"the {a} and {b} splits share {len(shared)} classes "
                         f"(e.g. {sorted(shared)[0]}); the splits must not overlap")
   for k, v in out.items():
     if v.images.shape[2:4] != (image_size, image_size):
-      raise ConfigError("--image-size", f"the mini-ImageNet {k} cache holds {v.images.shape[2]}x"
-                        f"{v.images.shape[3]} images; pass --image-size {v.images.shape[2]}")
+      raise ConfigError("image_size", f"the mini-ImageNet {k} cache holds {v.images.shape[2]}x"
+                        f"{v.images.shape[3]} images; set image_size to {v.images.shape[2]}")
   if dtype == "float32":
     out = {k: _float(v) for k, v in out.items()}
   elif dtype != "uint8":

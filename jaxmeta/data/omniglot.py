@@ -60,10 +60,12 @@ import os
 import re
 import zipfile
 from pathlib import Path
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
+from jaxmeta import checks, options
+from jaxmeta.data.download import fetch, sha256_file
 from jaxmeta.data.images import ImageClasses, group_by_class, rotations_as_classes
 from jaxmeta.errors import ConfigError, JaxmetaError
 
@@ -85,6 +87,36 @@ ALIASES = {"maml": "random:1100,100,423", "reptile": "random:1200,0,423"}
 CACHE_VERSION = 1
 
 
+SOURCES = ("files", "tfds")
+
+
+def _check_split_option(name, value):
+  check_split(value, name)
+  return value
+
+
+# The image-data options of a run (``jaxmeta train --help``, section "image data").
+_DATA = dict(group="image data")
+OPTIONS = (
+    options.text("data_dir", None, "where the official data files are (default: $JAXMETA_DATA, "
+                 "else ~/.cache/jaxmeta/data)", resumable=True, **_DATA),
+    options.text("cache_dir", None, "decoded-image cache (default: ~/.cache/jaxmeta)",
+                 resumable=True, **_DATA),
+    options.choice("data_source", "files", SOURCES, "files (official zips or folders) | tfds",
+                   **_DATA),
+    options.flag("download", "download missing official files first (sha256-verified)",
+                 resumable=True, **_DATA),
+    options.integer("image_size", 28, "resize images to this side", minimum=4, maximum=512,
+                    **_DATA),
+    options.choice("rotation", "classes", ROTATIONS, "classes (rotated train characters are new "
+                   "classes) | per-task (one random rotation per class per task) | none", **_DATA),
+    options.text("split", "small-sets", "class split protocol (jaxmeta.data.omniglot)",
+                 check=_check_split_option, allowed="small-sets, lake-small, lake, holdout:ALPHABET, "
+                 "random:TRAIN,VAL,TEST, maml, reptile", **_DATA),
+    options.flag("within_alphabet", "draw all N classes of a task from one alphabet", **_DATA),
+)
+
+
 def default_data_dir() -> Path:
   """``$JAXMETA_DATA``, else ``~/.cache/jaxmeta/data``."""
   env = os.environ.get("JAXMETA_DATA")
@@ -93,14 +125,6 @@ def default_data_dir() -> Path:
 
 def default_cache_dir() -> Path:
   return Path.home() / ".cache" / "jaxmeta"
-
-
-def sha256_file(path: Path) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      h.update(block)
-  return h.hexdigest()
 
 
 def find_sources(data_dir) -> dict[str, Path]:
@@ -235,14 +259,14 @@ def load_tfds_source(name: str, image_size: int = 28, data_dir=None) -> Decoded:
   try:
     import tensorflow_datasets as tfds
   except ImportError as e:
-    raise ConfigError("--data-source", "tfds needs the extra: pip install 'jaxmeta[tfds]'") from e
+    raise ConfigError("data_source", "tfds needs the extra: pip install 'jaxmeta[tfds]'") from e
   from PIL import Image
   try:
     builder = tfds.builder("omniglot", data_dir=None if data_dir is None else str(data_dir))
     source = tfds.data_source("omniglot", split=TFDS_SPLITS[name],
                               data_dir=None if data_dir is None else str(data_dir))
   except Exception as e:  # tfds raises many kinds for a missing dataset
-    raise ConfigError("--data-dir", f"TFDS omniglot ({TFDS_SPLITS[name]}) is not prepared in "
+    raise ConfigError("data_dir", f"TFDS omniglot ({TFDS_SPLITS[name]}) is not prepared in "
                       f"{data_dir or 'the TFDS default data dir'}: {e}") from e
   alphabet_names = builder.info.features["alphabet"].names
   images, keys, hashes = [], [], {}
@@ -288,35 +312,37 @@ def to_classes(sources: list[Decoded]) -> ImageClasses:
   return ImageClasses(as_float, counts, names, alphabet_ids, alphabets)
 
 
-def _parse_sizes(split: str):
+def _parse_sizes(split: str, name: str = "split"):
   text = ALIASES.get(split, split)
   try:
     sizes = tuple(int(t) for t in text.split(":", 1)[1].split(","))
     if len(sizes) != 3 or min(sizes) < 0 or sizes[0] == 0 or sizes[2] == 0:
       raise ValueError
   except (IndexError, ValueError):
-    raise ConfigError("--split", f"expected random:TRAIN,VAL,TEST with positive train and test "
+    raise ConfigError(name, f"expected random:TRAIN,VAL,TEST with positive train and test "
                       f"sizes, got {split!r}") from None
   return sizes
 
 
-def check_split(split: str) -> None:
-  """Raises ConfigError for a split protocol name that is not known."""
+def check_split(split: str, name: str = "split") -> None:
+  """Raises ConfigError (naming ``name``) for a split protocol that is not known."""
   if split in ("small-sets", "lake-small", "lake") or split in ALIASES:
     return
+  if not isinstance(split, str):
+    raise ConfigError(name, f"must be a split protocol name, got {split!r}")
   if split.startswith("random:"):
-    _parse_sizes(split)
+    _parse_sizes(split, name)
     return
   if split.startswith("holdout:") and split[len("holdout:"):]:
     return
-  raise ConfigError("--split", "must be small-sets, lake-small, lake, holdout:ALPHABET, "
+  raise ConfigError(name, "must be small-sets, lake-small, lake, holdout:ALPHABET, "
                     f"random:TRAIN,VAL,TEST, maml or reptile, got {split!r}")
 
 
 def _random_split(classes: ImageClasses, sizes) -> dict:
   n = classes.num_classes
   if sum(sizes) > n:
-    raise ConfigError("--split", f"sizes {'/'.join(map(str, sizes))} need {sum(sizes)} characters; "
+    raise ConfigError("split", f"sizes {'/'.join(map(str, sizes))} need {sum(sizes)} characters; "
                       f"the Omniglot files found hold {n}")
   order = np.random.default_rng(SPLIT_SEED).permutation(n)
   a, b, c = sizes
@@ -348,12 +374,9 @@ def omniglot_splits(split: str = "small-sets", *, data_dir=None, cache_dir=None,
       how to download). JaxmetaError: a corrupted zip or PNG (naming it).
   """
   check_split(split)
-  if rotation not in ROTATIONS:
-    raise ConfigError("--rotation", f"must be one of {', '.join(ROTATIONS)}, got {rotation!r}")
-  if isinstance(image_size, bool) or not isinstance(image_size, int) or not 4 <= image_size <= 512:
-    raise ConfigError("--image-size", f"must be an integer in 4..512, got {image_size!r}")
-  if source not in ("files", "tfds"):
-    raise ConfigError("--data-source", f"must be files or tfds, got {source!r}")
+  checks.one_of("rotation", rotation, ROTATIONS)
+  checks.integer("image_size", image_size, 4, 512)
+  checks.one_of("data_source", source, SOURCES)
   data_dir = default_data_dir() if data_dir is None and source == "files" else data_dir
   cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
 
@@ -369,18 +392,17 @@ def omniglot_splits(split: str = "small-sets", *, data_dir=None, cache_dir=None,
       return {n: load_tfds_source(n, image_size, data_dir) for n in names}
   else:
     if not Path(data_dir).is_dir() and not download:
-      raise ConfigError("--data-dir", f"{data_dir} does not exist; " +
+      raise ConfigError("data_dir", f"{data_dir} does not exist; " +
                         _missing_message(data_dir, needed or ["files"]))
     found = find_sources(data_dir)
     if download and any(n not in found for n in needed or SMALL_SETS):
-      from jaxmeta.data.download import download_omniglot
       download_omniglot(data_dir, [n for n in (needed or SMALL_SETS) if n not in found])
       found = find_sources(data_dir)
 
     def load(names, required=True):
       missing = [n for n in names if n not in found]
       if missing and required:
-        raise ConfigError("--data-dir", _missing_message(data_dir, missing))
+        raise ConfigError("data_dir", _missing_message(data_dir, missing))
       return {n: load_source(found[n], image_size, cache_dir) for n in names if n in found}
 
   if needed:
@@ -389,7 +411,7 @@ def omniglot_splits(split: str = "small-sets", *, data_dir=None, cache_dir=None,
   else:
     pool = load(optional, required=False) if source == "files" else load(list(OFFICIAL))
     if not pool:
-      raise ConfigError("--data-dir", _missing_message(data_dir, list(OFFICIAL)))
+      raise ConfigError("data_dir", _missing_message(data_dir, list(OFFICIAL)))
     extra = {}
 
   if split == "lake":
@@ -406,7 +428,7 @@ def omniglot_splits(split: str = "small-sets", *, data_dir=None, cache_dir=None,
     elif split.startswith("holdout:"):
       alphabet = split[len("holdout:"):]
       if alphabet not in classes.alphabets:
-        raise ConfigError("--split", f"alphabet {alphabet!r} is not in the data; choose one of "
+        raise ConfigError("split", f"alphabet {alphabet!r} is not in the data; choose one of "
                           f"{', '.join(classes.alphabets)}")
       held = classes.alphabet_ids == classes.alphabets.index(alphabet)
       test = classes.subset(np.flatnonzero(held))
@@ -423,7 +445,7 @@ def split_classes(config, split: str = "train", required: bool = True) -> Option
   """The :class:`ImageClasses` of ``split`` ("train" | "val" | "test") for a run's config
   (``None`` when the protocol has no such split and not ``required``)."""
   if split not in ("train", "val", "test"):
-    raise ConfigError("--split", f"must be train, val or test, got {split!r}")
+    raise ConfigError("split", f"must be train, val or test, got {split!r}")
   splits = omniglot_splits(
       config.split, data_dir=None if config.data_dir is None else str(config.data_dir),
       cache_dir=None if config.cache_dir is None else str(config.cache_dir),
@@ -433,7 +455,38 @@ def split_classes(config, split: str = "train", required: bool = True) -> Option
   if classes is None and not required:
     return None
   if classes is None:
-    hint = ("score it with `jaxmeta eval-lake`, or put images_evaluation.zip in --data-dir"
+    hint = ("score it with `jaxmeta eval-lake`, or put images_evaluation.zip in the data_dir"
             if config.split == "lake-small" else "choose a split protocol with one")
-    raise ConfigError("--split", f"protocol {config.split!r} has no {split} classes here; {hint}")
+    raise ConfigError("split", f"protocol {config.split!r} has no {split} classes here; {hint}")
   return classes
+
+
+def download_omniglot(data_dir, names: Optional[Sequence[str]] = None, *,
+                      base_url: Optional[str] = None, progress: bool = True) -> list[Path]:
+  """Fetches the official Omniglot zips into ``data_dir/omniglot`` (sha256-verified).
+
+  Args:
+    data_dir: data root (the files go to ``data_dir/omniglot``).
+    names: which of :data:`jaxmeta.data.omniglot.OFFICIAL` (default: all four).
+    base_url: where the files are (default the official GitHub location, or
+      ``$JAXMETA_OMNIGLOT_URL``).
+    progress: progress bars.
+
+  Returns:
+    The paths of the files, already present and verified or downloaded.
+  """
+  base_url = base_url or os.environ.get("JAXMETA_OMNIGLOT_URL") or URL
+  if not base_url.endswith("/"):
+    base_url += "/"
+  names = list(OFFICIAL) if names is None else list(names)
+  out = []
+  for name in names:
+    if name not in OFFICIAL:
+      raise JaxmetaError(f"unknown Omniglot file {name!r}; choose from {', '.join(OFFICIAL)}")
+    size, digest = OFFICIAL[name]
+    dest = Path(data_dir) / "omniglot" / f"{name}.zip"
+    if dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == digest:
+      out.append(dest)
+      continue
+    out.append(fetch(base_url + f"{name}.zip", dest, digest, size, progress=progress))
+  return out

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxmeta import checks
 from jaxmeta.errors import ConfigError
 from jaxmeta.types import Episode, TaskDistribution
 
@@ -74,36 +75,32 @@ def device_resident(array) -> Callable[[], jax.Array]:
   return lambda: value
 
 
-def _positive(flag, value):
-  if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-    raise ConfigError(flag, f"must be a positive integer, got {value!r}")
-
-
-def check_episode_fits(classes, shots: int, query: int, flags=("--shots", "--query")) -> None:
-  """Raises ConfigError when ``shots + query`` exceeds the smallest class of ``classes``."""
+def check_episode_fits(classes, shots: int, query: int, names=("shots", "query")) -> None:
+  """Raises ConfigError when ``shots + query`` exceeds the smallest class of ``classes``;
+  ``names`` are the parameters that set them (e.g. ``eval_shots``)."""
   _, counts, _ = _arrays(classes)
   smallest = int(counts.min())
   if shots + query > smallest:
-    raise ConfigError(flags[0], f"{flags[0]} {shots} + {flags[1]} {query} = {shots + query} examples "
-                      f"per class, but the smallest class has {smallest}")
+    raise ConfigError(names[0], f"{names[0]} {shots} + {names[1]} {query} = {shots + query} "
+                      f"examples per class, but the smallest class has {smallest}")
 
 
-def check_ways_fit(classes, ways: int, within_alphabet: bool = False, flag: str = "--ways") -> None:
+def check_ways_fit(classes, ways: int, within_alphabet: bool = False, name: str = "ways") -> None:
   """Raises ConfigError when ``ways`` exceeds the classes (or, within alphabets, the largest one)."""
   _, counts, alphabet_ids = _arrays(classes)
   if within_alphabet:
     largest = int(np.bincount(alphabet_ids).max())
     if largest < ways:
-      raise ConfigError(flag, f"{ways}-way within-alphabet tasks need an alphabet with at least "
+      raise ConfigError(name, f"{ways}-way within-alphabet tasks need an alphabet with at least "
                         f"{ways} classes; the largest has {largest}")
   elif ways > len(counts):
-    raise ConfigError(flag, f"{ways}-way tasks need at least {ways} classes; this split has "
+    raise ConfigError(name, f"{ways}-way tasks need at least {ways} classes; this split has "
                       f"{len(counts)}")
 
 
 def few_shot_task(classes, ways: int, shots: int, query: int, *, rotation: str = "none",
                   within_alphabet: bool = False, name: str = "omniglot",
-                  flags: tuple = ("--ways", "--shots", "--query")) -> TaskDistribution:
+                  names: tuple = ("ways", "shots", "query")) -> TaskDistribution:
   """An N-way K-shot classification task distribution over ``classes``.
 
   Args:
@@ -119,7 +116,8 @@ def few_shot_task(classes, ways: int, shots: int, query: int, *, rotation: str =
       class set: see :func:`jaxmeta.data.images.rotations_as_classes`.
     within_alphabet: draw all N classes from one alphabet.
     name: the task's name.
-    flags: how errors name ``ways``, ``shots`` and ``query`` (e.g. ``--eval-shots``).
+    names: the parameters errors name for ``ways``, ``shots`` and ``query`` (e.g.
+      ``eval_shots`` when the task is built for evaluation).
 
   Returns:
     A :class:`~jaxmeta.types.TaskDistribution`; ``sample(key)`` returns
@@ -139,25 +137,25 @@ def few_shot_task(classes, ways: int, shots: int, query: int, *, rotation: str =
     >>> ep.support_x.shape, ep.query_y.shape
     ((32, 5, 28, 28, 1), (32, 75))
   """
-  ways_flag, shots_flag, query_flag = flags
-  _positive(ways_flag, ways)
-  _positive(shots_flag, shots)
-  _positive(query_flag, query)
+  ways_name, shots_name, query_name = names
+  checks.integer(ways_name, ways)
+  checks.integer(shots_name, shots)
+  checks.integer(query_name, query)
   if rotation not in ROTATIONS:
-    raise ConfigError("--rotation", f"must be one of {', '.join(ROTATIONS)} for episodes "
+    raise ConfigError("rotation", f"must be one of {', '.join(ROTATIONS)} for episodes "
                       f"(rotations as new classes are applied to the class set), got {rotation!r}")
   images, counts, alphabet_ids = _arrays(classes)
   num_classes, max_examples = int(np.shape(images)[0]), int(np.shape(images)[1])
   if num_classes == 0:
-    raise ConfigError(ways_flag, "the class set is empty")
+    raise ConfigError(ways_name, "the class set is empty")
   if rotation == "per-task" and np.shape(images)[2] != np.shape(images)[3]:
-    raise ConfigError("--rotation", f"per-task rotation needs square images, got "
+    raise ConfigError("rotation", f"per-task rotation needs square images, got "
                       f"{np.shape(images)[2]}x{np.shape(images)[3]}")
-  check_ways_fit((images, counts, alphabet_ids), ways, within_alphabet, ways_flag)
+  check_ways_fit((images, counts, alphabet_ids), ways, within_alphabet, ways_name)
   if within_alphabet:
     eligible = np.flatnonzero(np.bincount(alphabet_ids) >= ways).astype(np.int32)
   per_class = shots + query
-  check_episode_fits((images, counts), shots, query, (shots_flag, query_flag))
+  check_episode_fits((images, counts), shots, query, (shots_name, query_name))
 
   as_uint8 = np.asarray(images).dtype == np.uint8  # 4x less device memory; 0..255 -> 0..1
   get_images = device_resident(np.asarray(images, np.uint8 if as_uint8 else np.float32))

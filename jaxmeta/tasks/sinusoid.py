@@ -10,7 +10,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.errors import ConfigError
+from jaxmeta import checks
 from jaxmeta.types import Episode, TaskDistribution
 
 
@@ -39,9 +39,8 @@ def sinusoid(shots: int = 10, query: int = 10, *, amplitude=(0.1, 5.0), phase=(0
     >>> episode.support_x.shape, episode.query_y.shape
     ((5, 1), (100, 1))
   """
-  for name, value in (("--shots", shots), ("--query", query)):
-    if not isinstance(value, int) or value <= 0:
-      raise ConfigError(name, f"must be a positive integer, got {value!r}")
+  checks.integer("shots", shots)
+  checks.integer("query", query)
 
   def sample(key: jax.Array) -> Episode:
     k_amp, k_phase, k_x = jax.random.split(key, 3)

@@ -1,0 +1,579 @@
+"""Named presets: the settings of published paper rows, written as data.
+
+A preset is a name for a set of option values (option name as in ``Config``, e.g.
+``inner_lr`` for ``--inner-lr``) that reproduces one row of a paper's results table, or one
+of our own variants of such a row. A run's values come from, in increasing priority: the
+``Config`` defaults, the ``--preset`` (its ``values`` override the defaults), then flags given
+explicitly (which override the preset).
+
+To add a preset, append one ``Preset(...)`` entry to its group in ``_ENTRIES`` below:
+
+- ``name``: unique, ``<algo>-<task>[-<setting>]`` like the others;
+- ``values``: the options the paper row sets (anything not given keeps its ``Config``
+  default); start from a group's shared protocol dict (``dict(_OMNIGLOT, ...)``) where one
+  applies, and write tuples as tuples (``eval_steps=(0, 1, 3)``);
+- ``description``: one line for ``jaxmeta presets``;
+- ``paper`` and ``table``: the paper and the table, figure or section whose row the preset
+  reproduces. A preset that reproduces no paper row (sized for a CPU, a baseline of ours)
+  says so in ``table``, with where its numbers are (benchmarks/RESULTS.md).
+
+Keep the reason for any value that is not the paper's in a comment next to the entry.
+
+Papers: Finn, Abbeel & Levine 2017 (MAML, ICML); Li, Zhou, Chen & Li 2017 (Meta-SGD, arXiv
+1707.09835); Raghu, Raghu, Bengio & Vinyals 2020 (ANIL, ICLR); Nichol, Achiam & Schulman 2018
+(Reptile, arXiv 1803.02999); Snell, Swersky & Zemel 2017 (Prototypical Networks, NeurIPS);
+Vinyals, Blundell, Lillicrap, Kavukcuoglu & Wierstra 2016 (Matching Networks, NeurIPS); Sung,
+Yang, Zhang, Xiang, Torr & Hospedales 2018 (Relation Networks, CVPR); Koch, Zemel &
+Salakhutdinov 2015 (Siamese networks, ICML deep learning workshop); Lake, Salakhutdinov &
+Tenenbaum 2015 (Science 350:1332, one-shot classification benchmark).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Preset(NamedTuple):
+  """One named setting: the option values of one paper row (or of a variant of ours)."""
+  name: str
+  values: dict        # option name -> value; overrides the Config defaults
+  description: str    # one line, shown by `jaxmeta presets`
+  paper: str          # e.g. "Finn et al. 2017, MAML"
+  table: str          # the table/figure/section row reproduced, or why there is none
+
+
+# Metric-based methods on Omniglot (issue 6). Paper settings on the small-sets protocol,
+# with step counts sized for a CPU (the papers ran far longer); then one `<algo>-lake-small`
+# preset per method: all 242 characters of the two small sets, ready for `jaxmeta eval-lake`.
+_OMNIGLOT = dict(task="omniglot", split="small-sets", rotation="classes", steps_per_call=50,
+                 log_every=100, eval_tasks=600, eval_steps=(0,), eval_query=15)
+
+# The metric papers' mini-ImageNet settings (84x84, Ravi & Larochelle split, 600 test tasks
+# with 15 queries per class). Snell et al.: Conv-4 64 with pools, 30-way 1-shot / 20-way
+# 5-shot training with 15 queries. Vinyals et al.: the same Conv-4, trained 5-way. Sung et
+# al.: the Relation encoder (21x21 maps at 84x84), 15 queries (1-shot) / 10 (5-shot).
+_MINI = dict(task="mini-imagenet", image_size=84, rotation="none", steps_per_call=20,
+             log_every=100, eval_tasks=600, eval_steps=(0,), eval_query=15, eval_ways=5,
+             eval_batch=20, outer_lr=1e-3)
+
+# Gradient-based meta-learning on images (issue 4). Finn et al. 2017 sec. 5.2 / app. A.1:
+# Omniglot 5-way with the stride-2 Conv-4 (64 filters, batch statistics), alpha 0.4, one
+# inner step, evaluated after 3 steps, meta-batch 32, query = K per class, Adam 1e-3, 60k
+# steps; 20-way: alpha 0.1, 5 steps, meta-batch 16. mini-ImageNet: Conv-4 with 32 filters
+# and 2x2 max-pools, alpha 0.01, 5 steps (10 at test), meta-batch 4 (1-shot) / 2 (5-shot),
+# 15 queries. Evaluation: 600 test tasks with 15 queries per class. The mini-ImageNet entries
+# override task, model, filters, rotation and image_size; `split` is Omniglot's and unused there.
+_GBML_OMNIGLOT = dict(task="omniglot", model="conv4", split="small-sets", rotation="classes",
+                      filters=64, norm="batch", task_axis="auto", conv_impl="auto",
+                      outer_lr=1e-3, steps=60000, steps_per_call=50, log_every=500,
+                      eval_tasks=600, eval_query=15)
+
+_ENTRIES = (
+    # ---- Sinusoid regression (Finn et al. 2017 sec. 5.1) ----
+    Preset(
+        name="maml-sinusoid",
+        paper="Finn et al. 2017, MAML",
+        table="sec. 5.1 (sinusoid regression), Figs. 2-3",
+        description="Finn et al. 2017 sec. 5.1: MLP 40-40, alpha 0.01, 1 step, K=10, batch 25, "
+                    "Adam 1e-3, 70k steps",
+        values=dict(task="sinusoid", algo="maml", shots=10, query=10, inner_lr=0.01, inner_steps=1,
+                    meta_batch_size=25, outer_lr=1e-3, steps=70000, baseline="pretrained")),
+    Preset(
+        name="fomaml-sinusoid",
+        paper="Finn et al. 2017, MAML",
+        table="no paper row: first-order MAML with the sec. 5.1 sinusoid settings",
+        description="first-order MAML with the maml-sinusoid settings",
+        values=dict(task="sinusoid", algo="fomaml", shots=10, query=10, inner_lr=0.01,
+                    inner_steps=1, meta_batch_size=25, outer_lr=1e-3, steps=70000)),
+    Preset(
+        name="reptile-sinusoid",
+        paper="Nichol et al. 2018, Reptile",
+        table="no paper row: Reptile (5 inner steps) with Finn et al. 2017's sec. 5.1 sinusoid settings",
+        description="Reptile, 5 inner SGD steps, otherwise the maml-sinusoid settings",
+        values=dict(task="sinusoid", algo="reptile", shots=10, query=10, inner_lr=0.01,
+                    inner_steps=5, meta_batch_size=25, outer_lr=1e-3, steps=70000)),
+    Preset(
+        name="pretrained-sinusoid",
+        paper="Finn et al. 2017, MAML",
+        table="sec. 5.1, Figs. 2-3 (the 'pretrained' joint-training baseline)",
+        description="the MAML paper's joint-training baseline on sinusoids",
+        values=dict(task="sinusoid", algo="pretrained", shots=10, query=10, inner_lr=0.01,
+                    meta_batch_size=25, outer_lr=1e-3, steps=70000)),
+    # The MAML reference code's sinusoid run: its --update_lr defaults to 0.001 and the
+    # README's sinusoid command keeps it (see benchmarks/RESULTS.md, "Sinusoid regression").
+    Preset(
+        name="maml-sinusoid-reference",
+        paper="Finn et al. 2017, MAML",
+        table="sec. 5.1 (sinusoid regression) as the reference code runs it (--update_lr 0.001; "
+              "benchmarks/RESULTS.md, 'Sinusoid regression')",
+        description="maml-sinusoid with alpha 0.001, as the MAML reference code ran it "
+                    "(no fine-tuning blow-ups)",
+        values=dict(task="sinusoid", algo="maml", shots=10, query=10, inner_lr=0.001,
+                    inner_steps=1, meta_batch_size=25, outer_lr=1e-3, steps=70000,
+                    baseline="pretrained")),
+
+    # ---- Metric-based methods on Omniglot (small-sets protocol) ----
+    # Snell et al. 2017: Conv-4 (64 filters, 2x2 pools), 60-way training, 5 queries, Adam 1e-3.
+    Preset(
+        name="protonet-omniglot-1shot",
+        paper="Snell et al. 2017, Prototypical Networks",
+        table="Table 1 (Omniglot 5-way 1-shot; trained 60-way), CPU-sized step count",
+        description="Snell et al. 2017: ProtoNet, Conv-4 pool, 60-way 1-shot 5-query training, 5-way test",
+        values=dict(_OMNIGLOT, algo="protonet", model="conv4-pool", ways=60, shots=1, query=5,
+                    meta_batch_size=1, outer_lr=1e-3, steps=5000, eval_ways=5, eval_shots=1)),
+    Preset(
+        name="protonet-omniglot-5shot",
+        paper="Snell et al. 2017, Prototypical Networks",
+        table="Table 1 (Omniglot 5-way 5-shot; trained 60-way), CPU-sized step count",
+        description="Snell et al. 2017: ProtoNet, Conv-4 pool, 60-way 5-shot 5-query training, 5-way test",
+        values=dict(_OMNIGLOT, algo="protonet", model="conv4-pool", ways=60, shots=5, query=5,
+                    meta_batch_size=1, outer_lr=1e-3, steps=5000, eval_ways=5, eval_shots=5)),
+    # Vinyals et al. 2016: same Conv-4, trained on the test setting (5-way 1-shot), batch 32.
+    Preset(
+        name="matching-omniglot",
+        paper="Vinyals et al. 2016, Matching Networks",
+        table="Table 1 (Omniglot 5-way 1-shot, 'Matching Nets'), CPU-sized step count",
+        description="Vinyals et al. 2016: Matching Nets (f = g), Conv-4 pool, 5-way 1-shot, batch 32",
+        values=dict(_OMNIGLOT, algo="matching", model="conv4-pool", ways=5, shots=1, query=15,
+                    meta_batch_size=32, outer_lr=1e-3, steps=3000, eval_shots=1)),
+    Preset(
+        name="matching-fce-omniglot",
+        paper="Vinyals et al. 2016, Matching Networks",
+        table="Table 1 (Omniglot 5-way 1-shot, 'Matching Nets'; the paper's FCE rows are "
+              "mini-ImageNet's, Table 2), CPU-sized step count",
+        description="Vinyals et al. 2016: Matching Nets with Full Context Embeddings, 5 reads",
+        values=dict(_OMNIGLOT, algo="matching-fce", model="conv4-pool", ways=5, shots=1, query=15,
+                    meta_batch_size=32, outer_lr=1e-3, steps=3000, read_steps=5, eval_shots=1)),
+    # What benchmarks/RESULTS.md measured: a learned temperature on the cosine (from 10), and
+    # 20-way training episodes, 2 per step; ~22 min at half of a 2-core CPU.
+    Preset(
+        name="matching-omniglot-scaled",
+        paper="Vinyals et al. 2016, Matching Networks",
+        table="no paper row: Table 1's Omniglot 5-way 1-shot with a learned cosine scale and 20-way "
+              "training, sized for a 2-core CPU (benchmarks/RESULTS.md)",
+        description="Matching Nets (f = g) with a learned cosine temperature, 20-way 1-shot, batch 2 "
+                    "(RESULTS.md)",
+        values=dict(_OMNIGLOT, algo="matching", model="conv4-pool", ways=20, shots=1, query=5,
+                    meta_batch_size=2, outer_lr=1e-3, steps=4400, cosine_scale=10.0,
+                    learn_scale=True, eval_ways=5, eval_shots=1)),
+    Preset(
+        name="matching-fce-omniglot-scaled",
+        paper="Vinyals et al. 2016, Matching Networks",
+        table="no paper row: FCE on Omniglot 5-way 1-shot with a learned cosine scale and 20-way "
+              "training, sized for a 2-core CPU (benchmarks/RESULTS.md)",
+        description="Matching Nets FCE with a learned cosine temperature, 20-way 1-shot, batch 2 "
+                    "(RESULTS.md)",
+        values=dict(_OMNIGLOT, algo="matching-fce", model="conv4-pool", ways=20, shots=1, query=5,
+                    meta_batch_size=2, outer_lr=1e-3, steps=4800, read_steps=5, cosine_scale=10.0,
+                    learn_scale=True, eval_ways=5, eval_shots=1)),
+    # Sung et al. 2018: 5-way 1-shot with 19 queries, Adam 1e-3, one episode per step; the
+    # paper's encoder (pools after blocks 1-2 only: 7x7x64 maps for the relation module).
+    # Its evaluation compares every query with every class map: 10 tasks per compiled call
+    # keeps 20-way evaluation within a few GB.
+    Preset(
+        name="relation-omniglot",
+        paper="Sung et al. 2018, Relation Networks",
+        table="Table 1 (Omniglot 5-way 1-shot), CPU-sized step count",
+        description="Sung et al. 2018: Relation Net, its Conv-4 encoder (7x7 maps), 5-way 1-shot 19-query",
+        values=dict(_OMNIGLOT, algo="relation", model="conv4-relation", ways=5, shots=1, query=19,
+                    meta_batch_size=1, outer_lr=1e-3, steps=10000, eval_shots=1, eval_batch=10)),
+    # Koch et al. 2015: the paper's 105x105 network, verification pairs, affine distortions
+    # (heavy on a CPU); and the Conv-4 variant at 28x28.
+    Preset(
+        name="siamese-koch-omniglot",
+        paper="Koch et al. 2015, Siamese Networks",
+        table="Table 2 (Omniglot 20-way one-shot, 'Convolutional Siamese Net')",
+        description="Koch et al. 2015: the 105x105 Siamese network, affine distortions (slow on CPU)",
+        values=dict(_OMNIGLOT, algo="siamese", model="koch", image_size=105, distort=True, ways=20,
+                    shots=1, query=1, meta_batch_size=8, outer_lr=6e-5, steps=20000, eval_shots=1,
+                    eval_query=1)),
+    Preset(
+        name="siamese-omniglot",
+        paper="Koch et al. 2015, Siamese Networks",
+        table="no paper row: Koch's objective on a Conv-4 twin at 28x28, 5-way test, sized for a "
+              "2-core CPU (benchmarks/RESULTS.md)",
+        description="Koch et al. 2015 objective, Conv-4 twin with Koch's pooling (3x3x64 features), "
+                    "all pairs of 20-way episodes",
+        values=dict(_OMNIGLOT, algo="siamese", model="conv4-koch", ways=20, shots=1, query=5,
+                    meta_batch_size=2, outer_lr=1e-3, steps=2600, eval_ways=5, eval_shots=1)),
+    # The metric papers' baseline: a classifier on all training classes, cosine NN on its
+    # features; batches of ways * (shots + query) = 128 images.
+    Preset(
+        name="embedding-nn-omniglot",
+        paper="Vinyals et al. 2016, Matching Networks",
+        table="Table 1 (Omniglot 5-way 1-shot, 'Baseline Classifier', cosine, no fine-tuning), "
+              "CPU-sized step count",
+        description="baseline: classifier on the training characters, cosine nearest neighbour",
+        values=dict(_OMNIGLOT, algo="embedding-nn", model="conv4-pool", ways=32, shots=1, query=3,
+                    meta_batch_size=1, outer_lr=1e-3, steps=4500, eval_ways=5, eval_shots=1)),
+
+    # ---- `<algo>-lake-small` ----
+    # The configurations of benchmarks/RESULTS.md trained on all 242 characters of both small
+    # sets (split lake-small) for about 25 min on 2 CPU cores (step counts from the measured
+    # rates, 1.7x the rate at half of the machine); evaluated 20-way 1-shot; score with
+    # `jaxmeta eval-lake --workdir DIR --runs all_runs.zip`. Each entry is its base preset
+    # above with split, steps, eval_ways and eval_shots changed.
+    Preset(
+        name="protonet-lake-small",
+        paper="Lake et al. 2015, Science (one-shot classification)",
+        table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: protonet-omniglot-5shot "
+              "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
+        description="protonet-omniglot-5shot on all 242 small-set characters (+rotations), 3200 steps, "
+                    "for jaxmeta eval-lake",
+        values=dict(_OMNIGLOT, split="lake-small", algo="protonet", model="conv4-pool", ways=60,
+                    shots=5, query=5, meta_batch_size=1, outer_lr=1e-3, steps=3200, eval_ways=20,
+                    eval_shots=1)),
+    Preset(
+        name="matching-lake-small",
+        paper="Lake et al. 2015, Science (one-shot classification)",
+        table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: matching-omniglot-scaled "
+              "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
+        description="matching-omniglot-scaled on all 242 small-set characters (+rotations), 8000 steps, "
+                    "for jaxmeta eval-lake",
+        values=dict(_OMNIGLOT, split="lake-small", algo="matching", model="conv4-pool", ways=20,
+                    shots=1, query=5, meta_batch_size=2, outer_lr=1e-3, steps=8000, cosine_scale=10.0,
+                    learn_scale=True, eval_ways=20, eval_shots=1)),
+    Preset(
+        name="matching-fce-lake-small",
+        paper="Lake et al. 2015, Science (one-shot classification)",
+        table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: "
+              "matching-fce-omniglot-scaled on both small background sets, ~25 min on 2 CPU cores "
+              "(benchmarks/RESULTS.md)",
+        description="matching-fce-omniglot-scaled on all 242 small-set characters (+rotations), "
+                    "8000 steps, for jaxmeta eval-lake",
+        values=dict(_OMNIGLOT, split="lake-small", algo="matching-fce", model="conv4-pool", ways=20,
+                    shots=1, query=5, meta_batch_size=2, outer_lr=1e-3, steps=8000, read_steps=5,
+                    cosine_scale=10.0, learn_scale=True, eval_ways=20, eval_shots=1)),
+    Preset(
+        name="relation-lake-small",
+        paper="Lake et al. 2015, Science (one-shot classification)",
+        table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: relation-omniglot "
+              "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
+        description="relation-omniglot on all 242 small-set characters (+rotations), 10000 steps, "
+                    "for jaxmeta eval-lake",
+        values=dict(_OMNIGLOT, split="lake-small", algo="relation", model="conv4-relation", ways=5,
+                    shots=1, query=19, meta_batch_size=1, outer_lr=1e-3, steps=10000, eval_shots=1,
+                    eval_batch=10, eval_ways=20)),
+    Preset(
+        name="siamese-lake-small",
+        paper="Lake et al. 2015, Science (one-shot classification)",
+        table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: siamese-omniglot "
+              "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
+        description="siamese-omniglot on all 242 small-set characters (+rotations), 4500 steps, "
+                    "for jaxmeta eval-lake",
+        values=dict(_OMNIGLOT, split="lake-small", algo="siamese", model="conv4-koch", ways=20,
+                    shots=1, query=5, meta_batch_size=2, outer_lr=1e-3, steps=4500, eval_ways=20,
+                    eval_shots=1)),
+    Preset(
+        name="embedding-nn-lake-small",
+        paper="Lake et al. 2015, Science (one-shot classification)",
+        table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: embedding-nn-omniglot "
+              "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
+        description="embedding-nn-omniglot on all 242 small-set characters (+rotations), 7500 steps, "
+                    "for jaxmeta eval-lake",
+        values=dict(_OMNIGLOT, split="lake-small", algo="embedding-nn", model="conv4-pool", ways=32,
+                    shots=1, query=3, meta_batch_size=1, outer_lr=1e-3, steps=7500, eval_ways=20,
+                    eval_shots=1)),
+
+    # ---- Metric-based methods on mini-ImageNet (settings: see _MINI) ----
+    Preset(
+        name="protonet-miniimagenet-1shot",
+        paper="Snell et al. 2017, Prototypical Networks",
+        table="Table 2 (mini-ImageNet 5-way 1-shot; trained 30-way)",
+        description="protonet on mini-ImageNet 1-shot, the paper's training episodes "
+                    "(30-way 1-shot 15-query)",
+        values=dict(_MINI, algo="protonet", model="conv4-pool", ways=30, shots=1, query=15,
+                    meta_batch_size=1, steps=30000, eval_shots=1)),
+    Preset(
+        name="matching-miniimagenet-1shot",
+        paper="Vinyals et al. 2016, Matching Networks",
+        table="Table 2 (miniImageNet 5-way 1-shot, 'Matching Nets')",
+        description="matching on mini-ImageNet 1-shot, the paper's training episodes "
+                    "(5-way 1-shot 15-query)",
+        values=dict(_MINI, algo="matching", model="conv4-pool", ways=5, shots=1, query=15,
+                    meta_batch_size=4, steps=30000, eval_shots=1)),
+    Preset(
+        name="matching-fce-miniimagenet-1shot",
+        paper="Vinyals et al. 2016, Matching Networks",
+        table="Table 2 (miniImageNet 5-way 1-shot, 'Matching Nets FCE')",
+        description="matching-fce on mini-ImageNet 1-shot, the paper's training episodes "
+                    "(5-way 1-shot 15-query)",
+        values=dict(_MINI, algo="matching-fce", model="conv4-pool", ways=5, shots=1, query=15,
+                    meta_batch_size=4, steps=30000, read_steps=5, eval_shots=1)),
+    Preset(
+        name="relation-miniimagenet-1shot",
+        paper="Sung et al. 2018, Relation Networks",
+        table="Table 2 (miniImageNet 5-way 1-shot)",
+        description="relation on mini-ImageNet 1-shot, the paper's training episodes "
+                    "(5-way 1-shot 15-query)",
+        values=dict(_MINI, algo="relation", model="conv4-relation", ways=5, shots=1, query=15,
+                    meta_batch_size=1, steps=100000, eval_shots=1,
+                    eval_batch=2)),   # 21x21 maps: ~1 GB a task
+    Preset(
+        name="protonet-miniimagenet-5shot",
+        paper="Snell et al. 2017, Prototypical Networks",
+        table="Table 2 (mini-ImageNet 5-way 5-shot; trained 20-way)",
+        description="protonet on mini-ImageNet 5-shot, the paper's training episodes "
+                    "(20-way 5-shot 15-query)",
+        values=dict(_MINI, algo="protonet", model="conv4-pool", ways=20, shots=5, query=15,
+                    meta_batch_size=1, steps=30000, eval_shots=5)),
+    Preset(
+        name="matching-miniimagenet-5shot",
+        paper="Vinyals et al. 2016, Matching Networks",
+        table="Table 2 (miniImageNet 5-way 5-shot, 'Matching Nets')",
+        description="matching on mini-ImageNet 5-shot, the paper's training episodes "
+                    "(5-way 5-shot 15-query)",
+        values=dict(_MINI, algo="matching", model="conv4-pool", ways=5, shots=5, query=15,
+                    meta_batch_size=4, steps=30000, eval_shots=5)),
+    Preset(
+        name="matching-fce-miniimagenet-5shot",
+        paper="Vinyals et al. 2016, Matching Networks",
+        table="Table 2 (miniImageNet 5-way 5-shot, 'Matching Nets FCE')",
+        description="matching-fce on mini-ImageNet 5-shot, the paper's training episodes "
+                    "(5-way 5-shot 15-query)",
+        values=dict(_MINI, algo="matching-fce", model="conv4-pool", ways=5, shots=5, query=15,
+                    meta_batch_size=4, steps=30000, read_steps=5, eval_shots=5)),
+    Preset(
+        name="relation-miniimagenet-5shot",
+        paper="Sung et al. 2018, Relation Networks",
+        table="Table 2 (miniImageNet 5-way 5-shot)",
+        description="relation on mini-ImageNet 5-shot, the paper's training episodes "
+                    "(5-way 5-shot 10-query)",
+        values=dict(_MINI, algo="relation", model="conv4-relation", ways=5, shots=5, query=10,
+                    meta_batch_size=1, steps=100000, eval_shots=5,
+                    eval_batch=2)),   # 21x21 maps: ~1 GB a task
+
+    # ---- Gradient-based meta-learning on images (settings: see _GBML_OMNIGLOT) ----
+    Preset(
+        name="maml-omniglot-5w1s",
+        paper="Finn et al. 2017, MAML",
+        table="Table 1 (Omniglot 5-way 1-shot)",
+        description="Finn et al. 2017: stride-2 Conv-4 64, batch stats, alpha 0.4, 1 step (3 at test), "
+                    "batch 32, 60k steps",
+        values=dict(_GBML_OMNIGLOT, algo="maml", ways=5, shots=1, query=1, inner_lr=0.4, inner_steps=1,
+                    meta_batch_size=32, eval_shots=1, eval_steps=(0, 1, 3))),
+    Preset(
+        name="maml-omniglot-5w5s",
+        paper="Finn et al. 2017, MAML",
+        table="Table 1 (Omniglot 5-way 5-shot)",
+        description="as maml-omniglot-5w1s with K=5",
+        values=dict(_GBML_OMNIGLOT, algo="maml", ways=5, shots=5, query=5, inner_lr=0.4, inner_steps=1,
+                    meta_batch_size=32, eval_shots=5, eval_steps=(0, 1, 3))),
+    Preset(
+        name="maml-omniglot-20w1s",
+        paper="Finn et al. 2017, MAML",
+        table="Table 1 (Omniglot 20-way 1-shot)",
+        description="Finn et al. 2017: 20-way 1-shot, alpha 0.1, 5 steps, batch 16",
+        values=dict(_GBML_OMNIGLOT, algo="maml", ways=20, shots=1, query=1, inner_lr=0.1,
+                    inner_steps=5, meta_batch_size=16, eval_shots=1, eval_steps=(0, 5))),
+    Preset(
+        name="maml-omniglot-20w5s",
+        paper="Finn et al. 2017, MAML",
+        table="Table 1 (Omniglot 20-way 5-shot)",
+        description="Finn et al. 2017: 20-way 5-shot, alpha 0.1, 5 steps, batch 16",
+        values=dict(_GBML_OMNIGLOT, algo="maml", ways=20, shots=5, query=5, inner_lr=0.1,
+                    inner_steps=5, meta_batch_size=16, eval_shots=5, eval_steps=(0, 5))),
+    # The MAML paper's non-convolutional rows: an MLP 256-128-64-64 (here without batch norm).
+    Preset(
+        name="maml-omniglot-mlp-5w1s",
+        paper="Finn et al. 2017, MAML",
+        table="Table 1 (Omniglot 5-way 1-shot, 'MAML, no conv'; here without batch norm)",
+        description="Finn et al. 2017's non-convolutional row: MLP 256-128-64-64 (no batch norm here)",
+        values=dict(_GBML_OMNIGLOT, algo="maml", model="mlp", hidden=(256, 128, 64, 64), ways=5,
+                    shots=1, query=1, inner_lr=0.4, inner_steps=1, meta_batch_size=32, eval_shots=1,
+                    eval_steps=(0, 1, 3))),
+    # What fits a shared 2-core CPU in about an hour (benchmarks/RESULTS.md): 5 queries per
+    # class instead of 1 (less noisy meta-gradients), 3000 steps.
+    Preset(
+        name="maml-omniglot-5w1s-cpu",
+        paper="Finn et al. 2017, MAML",
+        table="no paper row: Table 1's Omniglot 5-way 1-shot sized for a 2-core CPU "
+              "(benchmarks/RESULTS.md)",
+        description="maml-omniglot-5w1s sized for ~1 h on 2 CPU cores: 5 queries/class, 3000 steps",
+        values=dict(_GBML_OMNIGLOT, algo="maml", ways=5, shots=1, query=5, inner_lr=0.4, inner_steps=1,
+                    meta_batch_size=32, steps=3000, log_every=50, steps_per_call=25, eval_shots=1,
+                    eval_steps=(0, 1, 3, 10))),
+    Preset(
+        name="maml-miniimagenet-5w1s",
+        paper="Finn et al. 2017, MAML",
+        table="Table 1 (MiniImagenet 5-way 1-shot)",
+        description="Finn et al. 2017: Conv-4 32 + max-pool, alpha 0.01, 5 steps (10 at test), batch 4",
+        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, algo="maml",
+                    ways=5, shots=1, query=15, inner_lr=0.01, inner_steps=5, meta_batch_size=4,
+                    image_size=84, rotation="none", eval_shots=1, eval_steps=(0, 10))),
+    Preset(
+        name="maml-miniimagenet-5w5s",
+        paper="Finn et al. 2017, MAML",
+        table="Table 1 (MiniImagenet 5-way 5-shot)",
+        description="Finn et al. 2017: mini-ImageNet 5-way 5-shot, batch 2",
+        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, algo="maml",
+                    ways=5, shots=5, query=15, inner_lr=0.01, inner_steps=5, meta_batch_size=2,
+                    image_size=84, rotation="none", eval_shots=5, eval_steps=(0, 10))),
+
+    # First-order MAML (Finn et al. 2017 sec. 5.2): the same settings, no second derivatives.
+    # Meta-SGD (Li et al. 2017): MAML's settings, per-parameter rates initialised at alpha.
+    # ANIL (Raghu et al. 2020): MAML's settings, only the head adapted.
+    # Each entry below is the maml-<suffix> entry above with only `algo` changed.
+    Preset(
+        name="fomaml-omniglot-5w1s",
+        paper="Nichol et al. 2018, Reptile",
+        table="Table 2 (Omniglot 5-way 1-shot, '1st-order MAML'; Finn et al. 2017 report first order "
+              "on mini-ImageNet only)",
+        description="first-order MAML with the maml-omniglot-5w1s settings",
+        values=dict(_GBML_OMNIGLOT, algo="fomaml", ways=5, shots=1, query=1, inner_lr=0.4,
+                    inner_steps=1, meta_batch_size=32, eval_shots=1, eval_steps=(0, 1, 3))),
+    Preset(
+        name="metasgd-omniglot-5w1s",
+        paper="Li et al. 2017, Meta-SGD",
+        table="Table 2 (Omniglot 5-way 1-shot), run with MAML's settings",
+        description="Meta-SGD, learned per-parameter alpha, maml-omniglot-5w1s settings",
+        values=dict(_GBML_OMNIGLOT, algo="metasgd", ways=5, shots=1, query=1, inner_lr=0.4,
+                    inner_steps=1, meta_batch_size=32, eval_shots=1, eval_steps=(0, 1, 3))),
+    Preset(
+        name="anil-omniglot-5w1s",
+        paper="Raghu et al. 2020, ANIL",
+        table="no paper row: Table 2 reports Omniglot 20-way only; MAML's 5-way 1-shot settings",
+        description="ANIL (only the head adapted) with the maml-omniglot-5w1s settings",
+        values=dict(_GBML_OMNIGLOT, algo="anil", ways=5, shots=1, query=1, inner_lr=0.4,
+                    inner_steps=1, meta_batch_size=32, eval_shots=1, eval_steps=(0, 1, 3))),
+    Preset(
+        name="fomaml-omniglot-5w5s",
+        paper="Nichol et al. 2018, Reptile",
+        table="Table 2 (Omniglot 5-way 5-shot, '1st-order MAML'; Finn et al. 2017 report first order "
+              "on mini-ImageNet only)",
+        description="first-order MAML with the maml-omniglot-5w5s settings",
+        values=dict(_GBML_OMNIGLOT, algo="fomaml", ways=5, shots=5, query=5, inner_lr=0.4,
+                    inner_steps=1, meta_batch_size=32, eval_shots=5, eval_steps=(0, 1, 3))),
+    Preset(
+        name="metasgd-omniglot-5w5s",
+        paper="Li et al. 2017, Meta-SGD",
+        table="Table 2 (Omniglot 5-way 5-shot), run with MAML's settings",
+        description="Meta-SGD, learned per-parameter alpha, maml-omniglot-5w5s settings",
+        values=dict(_GBML_OMNIGLOT, algo="metasgd", ways=5, shots=5, query=5, inner_lr=0.4,
+                    inner_steps=1, meta_batch_size=32, eval_shots=5, eval_steps=(0, 1, 3))),
+    Preset(
+        name="anil-omniglot-5w5s",
+        paper="Raghu et al. 2020, ANIL",
+        table="no paper row: Table 2 reports Omniglot 20-way only; MAML's 5-way 5-shot settings",
+        description="ANIL (only the head adapted) with the maml-omniglot-5w5s settings",
+        values=dict(_GBML_OMNIGLOT, algo="anil", ways=5, shots=5, query=5, inner_lr=0.4,
+                    inner_steps=1, meta_batch_size=32, eval_shots=5, eval_steps=(0, 1, 3))),
+    Preset(
+        name="fomaml-omniglot-20w1s",
+        paper="Nichol et al. 2018, Reptile",
+        table="Table 2 (Omniglot 20-way 1-shot, '1st-order MAML'; Finn et al. 2017 report first order "
+              "on mini-ImageNet only)",
+        description="first-order MAML with the maml-omniglot-20w1s settings",
+        values=dict(_GBML_OMNIGLOT, algo="fomaml", ways=20, shots=1, query=1, inner_lr=0.1,
+                    inner_steps=5, meta_batch_size=16, eval_shots=1, eval_steps=(0, 5))),
+    Preset(
+        name="metasgd-omniglot-20w1s",
+        paper="Li et al. 2017, Meta-SGD",
+        table="Table 2 (Omniglot 20-way 1-shot), run with MAML's settings",
+        description="Meta-SGD, learned per-parameter alpha, maml-omniglot-20w1s settings",
+        values=dict(_GBML_OMNIGLOT, algo="metasgd", ways=20, shots=1, query=1, inner_lr=0.1,
+                    inner_steps=5, meta_batch_size=16, eval_shots=1, eval_steps=(0, 5))),
+    Preset(
+        name="anil-omniglot-20w1s",
+        paper="Raghu et al. 2020, ANIL",
+        table="Table 2 (Omniglot 20-way 1-shot, ANIL vs MAML)",
+        description="ANIL (only the head adapted) with the maml-omniglot-20w1s settings",
+        values=dict(_GBML_OMNIGLOT, algo="anil", ways=20, shots=1, query=1, inner_lr=0.1,
+                    inner_steps=5, meta_batch_size=16, eval_shots=1, eval_steps=(0, 5))),
+    Preset(
+        name="fomaml-omniglot-20w5s",
+        paper="Nichol et al. 2018, Reptile",
+        table="Table 2 (Omniglot 20-way 5-shot, '1st-order MAML'; Finn et al. 2017 report first order "
+              "on mini-ImageNet only)",
+        description="first-order MAML with the maml-omniglot-20w5s settings",
+        values=dict(_GBML_OMNIGLOT, algo="fomaml", ways=20, shots=5, query=5, inner_lr=0.1,
+                    inner_steps=5, meta_batch_size=16, eval_shots=5, eval_steps=(0, 5))),
+    Preset(
+        name="metasgd-omniglot-20w5s",
+        paper="Li et al. 2017, Meta-SGD",
+        table="Table 2 (Omniglot 20-way 5-shot), run with MAML's settings",
+        description="Meta-SGD, learned per-parameter alpha, maml-omniglot-20w5s settings",
+        values=dict(_GBML_OMNIGLOT, algo="metasgd", ways=20, shots=5, query=5, inner_lr=0.1,
+                    inner_steps=5, meta_batch_size=16, eval_shots=5, eval_steps=(0, 5))),
+    Preset(
+        name="anil-omniglot-20w5s",
+        paper="Raghu et al. 2020, ANIL",
+        table="Table 2 (Omniglot 20-way 5-shot, ANIL vs MAML)",
+        description="ANIL (only the head adapted) with the maml-omniglot-20w5s settings",
+        values=dict(_GBML_OMNIGLOT, algo="anil", ways=20, shots=5, query=5, inner_lr=0.1,
+                    inner_steps=5, meta_batch_size=16, eval_shots=5, eval_steps=(0, 5))),
+    Preset(
+        name="fomaml-miniimagenet-5w1s",
+        paper="Finn et al. 2017, MAML",
+        table="Table 1 (MiniImagenet 5-way 1-shot, 'MAML, first order approx.')",
+        description="first-order MAML with the maml-miniimagenet-5w1s settings",
+        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, algo="fomaml",
+                    ways=5, shots=1, query=15, inner_lr=0.01, inner_steps=5, meta_batch_size=4,
+                    image_size=84, rotation="none", eval_shots=1, eval_steps=(0, 10))),
+    Preset(
+        name="metasgd-miniimagenet-5w1s",
+        paper="Li et al. 2017, Meta-SGD",
+        table="Table 3 (MiniImagenet 5-way 1-shot), run with MAML's settings",
+        description="Meta-SGD, learned per-parameter alpha, maml-miniimagenet-5w1s settings",
+        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, algo="metasgd",
+                    ways=5, shots=1, query=15, inner_lr=0.01, inner_steps=5, meta_batch_size=4,
+                    image_size=84, rotation="none", eval_shots=1, eval_steps=(0, 10))),
+    Preset(
+        name="anil-miniimagenet-5w1s",
+        paper="Raghu et al. 2020, ANIL",
+        table="Table 2 (MiniImageNet 5-way 1-shot, ANIL vs MAML)",
+        description="ANIL (only the head adapted) with the maml-miniimagenet-5w1s settings",
+        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, algo="anil",
+                    ways=5, shots=1, query=15, inner_lr=0.01, inner_steps=5, meta_batch_size=4,
+                    image_size=84, rotation="none", eval_shots=1, eval_steps=(0, 10))),
+    Preset(
+        name="fomaml-miniimagenet-5w5s",
+        paper="Finn et al. 2017, MAML",
+        table="Table 1 (MiniImagenet 5-way 5-shot, 'MAML, first order approx.')",
+        description="first-order MAML with the maml-miniimagenet-5w5s settings",
+        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, algo="fomaml",
+                    ways=5, shots=5, query=15, inner_lr=0.01, inner_steps=5, meta_batch_size=2,
+                    image_size=84, rotation="none", eval_shots=5, eval_steps=(0, 10))),
+    Preset(
+        name="metasgd-miniimagenet-5w5s",
+        paper="Li et al. 2017, Meta-SGD",
+        table="Table 3 (MiniImagenet 5-way 5-shot), run with MAML's settings",
+        description="Meta-SGD, learned per-parameter alpha, maml-miniimagenet-5w5s settings",
+        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, algo="metasgd",
+                    ways=5, shots=5, query=15, inner_lr=0.01, inner_steps=5, meta_batch_size=2,
+                    image_size=84, rotation="none", eval_shots=5, eval_steps=(0, 10))),
+    Preset(
+        name="anil-miniimagenet-5w5s",
+        paper="Raghu et al. 2020, ANIL",
+        table="Table 2 (MiniImageNet 5-way 5-shot, ANIL vs MAML)",
+        description="ANIL (only the head adapted) with the maml-miniimagenet-5w5s settings",
+        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, algo="anil",
+                    ways=5, shots=5, query=15, inner_lr=0.01, inner_steps=5, meta_batch_size=2,
+                    image_size=84, rotation="none", eval_shots=5, eval_steps=(0, 10))),
+
+    # Reptile (Nichol et al. 2018, Omniglot): 5 inner steps on the support set, meta-batch 5,
+    # 50 steps at test; our inner loop is SGD (the paper's is Adam), so alpha is an SGD rate.
+    Preset(
+        name="reptile-omniglot-5w1s",
+        paper="Nichol et al. 2018, Reptile",
+        table="Table 2 (Omniglot 5-way 1-shot, 'Reptile'; inner loop SGD here, Adam in the paper)",
+        description="Nichol et al. 2018: 5-way 1-shot, 5 inner SGD steps (alpha 0.1), batch 5, "
+                    "50 steps at test",
+        values=dict(_GBML_OMNIGLOT, algo="reptile", ways=5, shots=1, query=1, inner_lr=0.1,
+                    inner_steps=5, meta_batch_size=5, steps=100000, eval_shots=1,
+                    eval_steps=(0, 5, 50))),
+    Preset(
+        name="reptile-omniglot-5w5s",
+        paper="Nichol et al. 2018, Reptile",
+        table="Table 2 (Omniglot 5-way 5-shot, 'Reptile'; inner loop SGD here, Adam in the paper)",
+        description="Nichol et al. 2018: 5-way 5-shot, 5 inner SGD steps (alpha 0.1), batch 5, "
+                    "50 steps at test",
+        values=dict(_GBML_OMNIGLOT, algo="reptile", ways=5, shots=5, query=5, inner_lr=0.1,
+                    inner_steps=5, meta_batch_size=5, steps=100000, eval_shots=5,
+                    eval_steps=(0, 5, 50))),
+)
+
+# Name -> preset, in the order above (sinusoid, metric Omniglot, lake-small, metric
+# mini-ImageNet, gradient-based).
+PRESETS: dict[str, Preset] = {p.name: p for p in _ENTRIES}
+if len(PRESETS) != len(_ENTRIES):
+  raise ValueError("jaxmeta.presets: two entries share a name")
