@@ -49,13 +49,16 @@ def integer(name: str, value, minimum: Optional[int] = 1, maximum: Optional[int]
   return int(value)
 
 
-def integers(name: str, values, minimum: Optional[int] = 1) -> tuple:
-  """A non-empty sequence of ints, each ``>= minimum``, as a tuple."""
+def integers(name: str, values, minimum: Optional[int] = 1, maximum: Optional[int] = None) -> tuple:
+  """A non-empty sequence of ints in ``minimum..maximum``, as a tuple."""
   if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
     values = (values,)
   values = tuple(values)
-  if not values or any(not is_int(v) or (minimum is not None and v < minimum) for v in values):
-    raise ConfigError(name, f"must be comma-separated {sign_text(minimum)} integers, got {values!r}")
+  if not values or any(not is_int(v) or (minimum is not None and v < minimum)
+                       or (maximum is not None and v > maximum) for v in values):
+    bound = "" if maximum is None else f" up to {maximum}"
+    raise ConfigError(name, f"must be comma-separated {sign_text(minimum)} integers{bound}, "
+                      f"got {values!r}")
   return tuple(int(v) for v in values)
 
 

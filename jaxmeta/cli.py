@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Optional, Sequence
@@ -18,10 +19,14 @@ from jaxmeta.errors import ConfigError, JaxmetaError
 
 
 def _int_list(text: str) -> tuple:
+  items = [t.strip() for t in text.split(",")]
   try:
-    return tuple(int(t) for t in text.split(",") if t.strip())
+    if not all(items):
+      raise ValueError
+    return tuple(int(t) for t in items)
   except ValueError:
-    raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected comma-separated integers without empty items, "
+                                     f"got {text!r}") from None
 
 
 _TYPES = {"int": int, "float": float, "ints": _int_list, "str": str}
@@ -108,24 +113,13 @@ def _config_from_args(args):
 
 def cmd_train(args) -> int:
   from jaxmeta import experiment
-  from jaxmeta.checkpoint import atomic_write_json
   config = _config_from_args(args)
-  state = experiment.train(config, args.workdir, force=args.force, progress=not args.no_progress)
-  try:
-    results = {config.algo: experiment.evaluate_run(config, state.params)}
-  except JaxmetaError as e:  # e.g. --split lake-small: every character was used for training
-    print(f"trained {config.steps} steps; not evaluated: {e}")
-    return 0
-  if config.baseline == "pretrained" and config.algo != "pretrained":
-    base_cfg = config.replace(algo="pretrained", baseline="none", inner_steps=0)
-    base_dir = None if args.workdir is None else args.workdir / experiment.BASELINE_DIR
-    base_state = experiment.train(base_cfg, base_dir, force=args.force, progress=not args.no_progress)
-    results["pretrained"] = experiment.evaluate_run(base_cfg, base_state.params)
-  paper = experiment.PAPER_SINUSOID_K5 if config.task == "sinusoid" and config.eval_shots == 5 else None
-  print(f"\n{config.task}: {config.eval_tasks} fresh tasks, K = {config.eval_shots}")
-  print(experiment.format_table(results, paper))
-  if args.workdir is not None:
-    atomic_write_json(args.workdir / "eval.json", results)
+  results = experiment.train_and_evaluate(config, args.workdir, force=args.force,
+                                          progress=not args.no_progress)
+  if results:
+    paper = experiment.PAPER_SINUSOID_K5 if config.task == "sinusoid" and config.eval_shots == 5 else None
+    print(f"\n{config.task}: {config.eval_tasks} fresh tasks, K = {config.eval_shots}")
+    print(experiment.format_table(results, paper))
   return 0
 
 
@@ -233,7 +227,14 @@ def cmd_eval_lake(args) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-  """argparse with the one-line error format of the rest of the CLI (exit status 2)."""
+  """argparse with the one-line error format of the rest of the CLI (exit status 2), and
+  negative numbers in any notation (``-1e-3``) read as values, so that the range check
+  names the real problem instead of "expected one argument"."""
+
+  def __init__(self, *args, **kwargs):
+    super().__init__(*args, **kwargs)
+    self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$|^-inf$|^-nan$",
+                                               re.IGNORECASE)
 
   def error(self, message):
     self.exit(2, f"jaxmeta: error: {message} (see `{self.prog} --help`)\n")

@@ -35,6 +35,10 @@ OPTIMIZERS = tuple(registry.OPTIMIZERS)
 BASELINES = ("none", "pretrained")
 
 _MODEL = dict(group="model")
+# Upper bounds far above any real run, so that a typo fails here, not in XLA after minutes
+# of compiling (the step counter is int32; memory is estimated from the shapes later).
+_MAX_CLASSES, _MAX_EXAMPLES, _MAX_WIDTH = 100_000, 100_000, 65_536
+_MAX_INNER_STEPS, _MAX_TASKS, _MAX_STEPS = 100_000, 10_000_000, 2**31 - 1
 _EVAL = dict(group="evaluation", resumable=True)
 
 # The options every run has. Options of one task, model or method are declared beside it
@@ -48,42 +52,49 @@ CORE_OPTIONS = (
                noun="algorithm"),
     opt.choice("model", "auto", lambda: ("auto",) + tuple(registry.MODELS),
                "model; auto: the model the task's paper used", noun="model"),
-    opt.integer("ways", 5, "N classes per task (classification)"),
-    opt.integer("shots", 10, "K support examples (per class for classification)"),
-    opt.integer("query", 10, "query examples (per class for classification)"),
+    opt.integer("ways", 5, "N classes per task (classification)", maximum=_MAX_CLASSES),
+    opt.integer("shots", 10, "K support examples (per class for classification)",
+                maximum=_MAX_EXAMPLES),
+    opt.integer("query", 10, "query examples (per class for classification)",
+                maximum=_MAX_EXAMPLES),
     opt.number("inner_lr", 0.01, "alpha, the inner-loop step size"),
-    opt.integer("inner_steps", 1, "k, inner steps during meta-training", minimum=0),
-    opt.integer("meta_batch_size", 25, "tasks per meta-step"),
+    opt.integer("inner_steps", 1, "k, inner steps during meta-training (0: no adaptation)",
+                minimum=0, maximum=_MAX_INNER_STEPS),
+    opt.integer("meta_batch_size", 25, "tasks per meta-step", maximum=_MAX_TASKS),
     opt.choice("optimizer", "adam", OPTIMIZERS, "outer optimizer"),
     opt.number("outer_lr", 1e-3, "beta, the outer learning rate"),
     opt.integer("steps", 70000, "meta-steps in all (raise it to train a run longer)",
-                resumable=True),
-    opt.integer("seed", 0, "seed of every random stream of the run", minimum=0),
-    opt.integer("steps_per_call", 500, "meta-steps per jitted dispatch (lax.scan)"),
+                maximum=_MAX_STEPS, resumable=True),
+    opt.integer("seed", 0, "seed of every random stream of the run (jax.random.key takes "
+                "32 bits)", minimum=0, maximum=2**32 - 1),
+    opt.integer("steps_per_call", 500, "meta-steps per jitted dispatch (lax.scan)",
+                maximum=_MAX_STEPS),
     opt.choice("task_axis", "vmap", TASK_AXIS_MODES, "how tasks are batched: vmap, lax.map, "
                "or auto (map on CPU, vmap elsewhere)"),
     opt.flag("remat", "rematerialise inner steps in the backward pass (memory constant in k)"),
-    opt.integer("log_every", 1000, "steps between metrics.jsonl records", resumable=True),
-    opt.integer("checkpoint_every", None, "steps between checkpoints (default: every ~10 s)",
+    opt.integer("log_every", 1000, "steps between metrics.jsonl records", maximum=_MAX_STEPS,
                 resumable=True),
+    opt.integer("checkpoint_every", None, "steps between checkpoints (default: every ~10 s)",
+                maximum=_MAX_STEPS, resumable=True),
     opt.choice("baseline", "none", BASELINES, "also train the MAML paper's pretrained "
                "baseline", resumable=True),
-    opt.integers("hidden", (40, 40), "MLP hidden widths, e.g. 40,40", **_MODEL),
-    opt.integer("filters", 64, "Conv-4 channels", **_MODEL),
+    opt.integers("hidden", (40, 40), "MLP hidden widths, e.g. 40,40", maximum=_MAX_WIDTH, **_MODEL),
+    opt.integer("filters", 64, "Conv-4 channels", maximum=_MAX_WIDTH, **_MODEL),
     opt.choice("norm", "batch", NORMS, "Conv-4 normalisation: batch (transductive, as the MAML "
                "code) | none | support (support-set statistics only)", **_MODEL),
     opt.choice("conv_impl", "auto", CONV_IMPLS, "convolution implementation (auto: "
                "patches+matmul on CPU, lax.conv on GPU/TPU)", **_MODEL),
-    opt.integer("eval_shots", 5, "K at evaluation after training", **_EVAL),
-    opt.integer("eval_query", 100, "query examples per class at evaluation", **_EVAL),
+    opt.integer("eval_shots", 5, "K at evaluation after training", maximum=_MAX_EXAMPLES, **_EVAL),
+    opt.integer("eval_query", 100, "query examples per class at evaluation",
+                maximum=_MAX_EXAMPLES, **_EVAL),
     opt.integers("eval_steps", (1, 5, 10), "points of the evaluation curve to report: "
                  "adaptation steps (sequence models: presentations), e.g. 1,5,10", minimum=0,
-                 **_EVAL),
-    opt.integer("eval_tasks", 1000, "fresh test tasks to evaluate", **_EVAL),
+                 maximum=_MAX_INNER_STEPS, **_EVAL),
+    opt.integer("eval_tasks", 1000, "fresh test tasks to evaluate", maximum=_MAX_TASKS, **_EVAL),
     opt.integer("eval_ways", None, "N at evaluation (default: --ways); e.g. ProtoNets train "
-                "60-way and test 5-way", **_EVAL),
+                "60-way and test 5-way", maximum=_MAX_CLASSES, **_EVAL),
     opt.integer("eval_batch", 100, "test tasks per jitted evaluation call (lower it if "
-                "evaluation runs out of memory)", **_EVAL),
+                "evaluation runs out of memory)", maximum=_MAX_TASKS, **_EVAL),
 )
 
 # name -> Option, every option of every registered component, in help order.
@@ -145,8 +156,16 @@ def validate(config: Config, **_registered) -> Config:
 
 
 def from_preset(name: Optional[str], **overrides) -> Config:
-  """Defaults, then the preset's values, then ``overrides`` (flags given explicitly)."""
+  """Defaults, then the preset's values, then ``overrides`` (flags given explicitly).
+
+  Without a preset, a task other than the default starts from its paper's preset (the
+  task's registration names it): ``task="omniglot"`` alone gives the MAML paper's 5-way
+  1-shot setting, not the sinusoid's episode and evaluation sizes.
+  """
   values = {}
+  task = overrides.get("task")
+  if name is None and task in registry.TASKS and registry.TASKS[task].preset is not None:
+    name = registry.TASKS[task].preset
   if name is not None:
     _check_preset(name)
     values.update(PRESETS[name])

@@ -35,8 +35,22 @@ class CheckpointError(JaxmetaError):
 
 
 class TrainingDivergedError(JaxmetaError):
-  """The meta-loss became NaN or infinite."""
+  """The meta-loss became NaN or infinite.
 
-  def __init__(self, step: int, value: float):
+  Attributes:
+    step: the first step whose loss was not finite.
+    checkpoint_step: the step of the last checkpoint written, ``None`` if none was.
+  """
+
+  def __init__(self, step: int, value: float, checkpoint_step: "int | None" = None,
+               workdir: bool = True):
     self.step = step
-    super().__init__(f"meta-loss is {value} at step {step}; stopped, the last good checkpoint is intact")
+    self.checkpoint_step = checkpoint_step
+    if not workdir:
+      kept = "stopped"
+    elif checkpoint_step is None:
+      kept = ("stopped before any checkpoint was written, so there is nothing to resume: "
+              "lower the learning rates and start again")
+    else:
+      kept = f"stopped, the last good checkpoint (step {checkpoint_step}) is intact"
+    super().__init__(f"meta-loss is {value} at step {step}; {kept}")

@@ -6,7 +6,7 @@ This is what ``jaxmeta train`` and ``jaxmeta eval`` call; everything here is hos
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from jaxmeta import checkpoint, registry
 from jaxmeta.config import Config, validate
-from jaxmeta.errors import CheckpointError, ConfigError, TrainingDivergedError
+from jaxmeta.errors import CheckpointError, ConfigError, JaxmetaError, TrainingDivergedError
 from jaxmeta.train import TrainState, evaluate, init_state, make_train_loop, summarize
 
 CHECKPOINT_SECONDS = 10.0
@@ -45,64 +45,212 @@ def _state_template(config, task, algo, optimizer):
   return jax.eval_shape(lambda k: init_state(k, task, algo, optimizer), jax.random.key(0))
 
 
-def prepare_workdir(config: Config, workdir: Optional[Path], force: bool = False):
-  """Checks that ``workdir`` is free or holds a run of ``config``.
+def read_config(workdir: Path, *, required: bool = True) -> Optional[Config]:
+  """The config of the run in ``workdir`` (``None`` if there is none and not ``required``).
 
-  Returns ``True`` when it holds a checkpoint to resume. Raises before anything is
-  compiled, and never modifies a run it refuses; ``force`` discards a run with another
-  config.
+  Raises:
+    CheckpointError: ``config.json`` is not a JSON object of option values (naming it).
+  """
+  path = Path(workdir) / "config.json"
+  if not path.exists():
+    if required:
+      raise ConfigError("workdir", f"{workdir} holds no run (no config.json); train one with "
+                        f"`jaxmeta train --workdir {workdir}`")
+    return None
+  try:
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+      raise ValueError(f"expected a JSON object of option values, got {type(data).__name__}")
+    return Config.from_json(data)
+  except (ValueError, TypeError) as e:   # torn or hand-edited
+    raise CheckpointError(f"{path} is unreadable ({e}); pass --force to discard that run and "
+                          "start a new one there") from e
+  except OSError as e:
+    raise CheckpointError(f"cannot read {path}: {checkpoint.describe_os_error(e)}") from e
+
+
+def check_workdir(config: Config, workdir: Optional[Path], force: bool = False) -> None:
+  """Refuses, without touching it, a ``workdir`` that is not a directory or holds a run of
+  another config (unless ``force``, which will discard it)."""
+  if workdir is None:
+    return
+  workdir = Path(workdir)
+  if workdir.exists() and not workdir.is_dir():
+    raise ConfigError("workdir", f"{workdir} exists and is not a directory")
+  if force or not workdir.exists():
+    return
+  old = read_config(workdir, required=False)
+  diff = [] if old is None else old.differences(config)
+  if diff:
+    detail = ", ".join(f"{k}: {getattr(old, k)!r} -> {getattr(config, k)!r}" for k in diff)
+    raise ConfigError("workdir", f"{workdir} holds a run with a different config ({detail}); "
+                      "use another --workdir, or --force to discard that run and start over")
+
+
+def prepare_workdir(config: Config, workdir: Optional[Path], force: bool = False) -> bool:
+  """Makes ``workdir`` ready for ``config``; call it holding the workdir's lock.
+
+  Removes what an interrupted process left (temp files, a half-discarded run); with
+  ``force`` discards a run of another config (or an unreadable one) entirely; a fresh
+  start drops the metrics and results of an earlier trajectory. Returns ``True`` when
+  there is a checkpoint to resume.
   """
   if workdir is None:
     return False
   workdir = Path(workdir)
-  if workdir.exists() and not workdir.is_dir():
-    raise ConfigError("workdir", f"{workdir} exists and is not a directory")
-  cfg_path = workdir / "config.json"
-  if cfg_path.exists():
+  check_workdir(config, workdir, force)        # again, now under the lock
+  checkpoint.clean_workdir(workdir)
+  if force:
     try:
-      old = Config.from_json(json.loads(cfg_path.read_text()))
-    except (ValueError, TypeError) as e:
-      raise CheckpointError(f"{cfg_path} is unreadable ({e}); pass --force to start a new run there") from e
-    diff = old.differences(config)
-    if diff and not force:
-      detail = ", ".join(f"{k}: {getattr(old, k)!r} -> {getattr(config, k)!r}" for k in diff)
-      raise ConfigError("workdir", f"{workdir} holds a run with a different config ({detail}); "
-                        "use another --workdir, or --force to discard that run and start over")
-    if diff and force:
-      for name in (checkpoint.CHECKPOINT_NAME, "metrics.jsonl"):
-        (workdir / name).unlink(missing_ok=True)
-      shutil.rmtree(workdir / BASELINE_DIR, ignore_errors=True)
-  return checkpoint.has_checkpoint(workdir)
+      old = read_config(workdir, required=False)
+      stale = old is not None and bool(old.differences(config))
+    except CheckpointError:
+      stale = True
+    if stale:
+      checkpoint.discard_run(workdir)
+  resume = checkpoint.has_checkpoint(workdir)
+  if not resume:   # a fresh trajectory: nothing of an earlier one may stay beside it
+    checkpoint.trim_metrics(workdir / "metrics.jsonl", 0)
+    (workdir / "eval.json").unlink(missing_ok=True)
+  return resume
+
+
+def _available_memory() -> Optional[int]:
+  """Bytes the default device can hold: its allocator's limit, or the host's RAM for the CPU."""
+  try:
+    stats = jax.devices()[0].memory_stats() or {}
+    if stats.get("bytes_limit"):
+      return int(stats["bytes_limit"])
+  except Exception:  # not every backend reports memory
+    pass
+  try:
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+  except (AttributeError, ValueError, OSError):
+    return None
+
+
+def _nbytes(tree) -> int:
+  return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in jax.tree.leaves(tree))
+
+
+def check_memory(config: Config, task, template) -> None:
+  """Refuses, before compiling, a meta-batch whose episodes and per-task gradients alone
+  exceed the device's memory (a lower bound of what the step needs: activations come on
+  top), naming the estimate."""
+  episode = _nbytes(jax.eval_shape(task.sample, jax.random.key(0)))
+  params = _nbytes(template.params)
+  need = config.meta_batch_size * (episode + params)
+  have = _available_memory()
+  if have is not None and need > have:
+    raise ConfigError("meta_batch_size", f"{config.meta_batch_size} tasks need at least "
+                      f"{need / 2**30:.3g} GiB per step (episodes {episode / 2**20:.3g} MiB and "
+                      f"per-task gradients {params / 2**20:.3g} MiB each), more than the "
+                      f"{have / 2**30:.3g} GiB of {jax.devices()[0].platform.upper()} memory here")
+
+
+def _writing(path):
+  """OSError while writing a run file -> one clear error naming the path and errno."""
+  import contextlib
+
+  @contextlib.contextmanager
+  def guard():
+    try:
+      yield
+    except OSError as e:
+      raise CheckpointError(f"cannot write {path}: {checkpoint.describe_os_error(e)}; the last "
+                            "checkpoint is intact: free the space (or fix the permissions) and "
+                            "rerun the same command to resume") from e
+  return guard()
+
+
+class _Prepared(NamedTuple):
+  config: Config
+  task: object
+  algo: object
+  optimizer: object
+  template: TrainState
+
+
+def _prepare(config: Config, workdir: Optional[Path], force: bool) -> _Prepared:
+  """Every check of a training run; writes and compiles nothing."""
+  config = validate(config)
+  task = registry.build_task(config, "train")
+  algo = registry.build_algorithm(config, task)
+  optimizer = registry.build_optimizer(config)
+  check_workdir(config, workdir, force)
+  template = _state_template(config, task, algo, optimizer)
+  check_memory(config, task, template)
+  return _Prepared(config, task, algo, optimizer, template)
+
+
+def _locked(workdir: Optional[Path]):
+  import contextlib
+  return contextlib.nullcontext() if workdir is None else checkpoint.WorkdirLock(workdir)
 
 
 def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False,
           progress: bool = True, log=print) -> TrainState:
   """Trains ``config`` (resuming from ``workdir`` when it holds a checkpoint).
 
+  Everything is checked before anything is written or compiled. ``workdir`` is locked for
+  the whole call (:class:`~jaxmeta.checkpoint.WorkdirLock`).
+
   Raises:
     ConfigError, CheckpointError: before anything is compiled.
     TrainingDivergedError: the meta-loss became NaN/inf; the last checkpoint is kept.
   """
-  config = validate(config)
-  task = registry.build_task(config, "train")
-  algo = registry.build_algorithm(config, task)
-  optimizer = registry.build_optimizer(config)
-  resume = prepare_workdir(config, workdir, force)
-  template = _state_template(config, task, algo, optimizer)
+  return _train_prepared(_prepare(config, workdir, force), workdir, force, progress, log)
+
+
+def _train_prepared(p: _Prepared, workdir, force, progress, log) -> TrainState:
+  with _locked(workdir):
+    resume = prepare_workdir(p.config, workdir, force)
+    return _train(p.config, None if workdir is None else Path(workdir), p.task, p.algo,
+                  p.optimizer, p.template, resume, progress, log)
+
+
+def train_and_evaluate(config: Config, workdir: Optional[Path] = None, *, force: bool = False,
+                       progress: bool = True, log=print) -> dict:
+  """``jaxmeta train``: trains, evaluates on fresh test tasks, trains and evaluates the
+  pretrained baseline when ``config.baseline`` asks for it, and writes ``eval.json``, all
+  under one lock of ``workdir``. Returns ``{algo: results}`` (see :func:`evaluate_run`);
+  a run whose split has no test classes is trained and not evaluated (``{}``)."""
+  prepared = _prepare(config, workdir, force)
+  config = prepared.config
+  with _locked(workdir):
+    state = _train_prepared(prepared, workdir, force, progress, log)
+    try:
+      results = {config.algo: evaluate_run(config, state.params)}
+    except JaxmetaError as e:  # e.g. split lake-small: every character was used for training
+      log(f"trained {config.steps} steps; not evaluated: {e}")
+      return {}
+    if config.baseline == "pretrained" and config.algo != "pretrained":
+      base_cfg = config.replace(algo="pretrained", baseline="none", inner_steps=0)
+      base_dir = None if workdir is None else Path(workdir) / BASELINE_DIR
+      base_state = train(base_cfg, base_dir, force=force, progress=progress, log=log)
+      results["pretrained"] = evaluate_run(base_cfg, base_state.params)
+    if workdir is not None:
+      with _writing(Path(workdir) / "eval.json"):
+        checkpoint.atomic_write_json(Path(workdir) / "eval.json", results)
+  return results
+
+
+def _train(config, workdir, task, algo, optimizer, template, resume, progress, log):
   keys = keys_for(config)
   if resume:
     state = checkpoint.load_checkpoint(workdir, template)
     start = int(state.step)
     log(f"resumed from step {start}")
-    checkpoint.trim_metrics(Path(workdir) / "metrics.jsonl", start)
+    checkpoint.trim_metrics(workdir / "metrics.jsonl", start)
   else:
     state = None
     start = 0
   if workdir is not None:
-    Path(workdir).mkdir(parents=True, exist_ok=True)
-    checkpoint.atomic_write_json(Path(workdir) / "config.json", config.to_json())
+    with _writing(workdir / "config.json"):
+      checkpoint.atomic_write_json(workdir / "config.json", config.to_json())
   if state is None:
     state = init_state(keys.init, task, algo, optimizer)
+  saved_step = start if resume else None
 
   chunk = min(config.steps_per_call, config.log_every, config.checkpoint_every or config.steps_per_call)
   loops = {}
@@ -121,7 +269,8 @@ def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False
     if not np.all(np.isfinite(losses)):
       bad = int(np.argmax(~np.isfinite(losses)))
       bar.close()
-      raise TrainingDivergedError(step0 + bad + 1, float(losses[bad]))
+      raise TrainingDivergedError(step0 + bad + 1, float(losses[bad]), saved_step,
+                                  workdir=workdir is not None)
     state = new_state
     step = step0 + n
     bar.update(n)
@@ -135,15 +284,17 @@ def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False
           record[k] = float(np.asarray(v).mean())
       bar.set_postfix(loss=f"{record['loss']:.4g}")
       if workdir is not None:
-        checkpoint.append_metrics(Path(workdir) / "metrics.jsonl", record)
+        with _writing(workdir / "metrics.jsonl"):
+          checkpoint.append_metrics(workdir / "metrics.jsonl", record)
       last_log_step, log_time, log_losses = step, now, []
     if workdir is not None:
       due = (config.checkpoint_every is not None and
              step // config.checkpoint_every > step0 // config.checkpoint_every)
       due = due or (config.checkpoint_every is None and time.time() - last_ckpt_time >= CHECKPOINT_SECONDS)
       if due or step == config.steps:
-        checkpoint.save_checkpoint(workdir, state)
-        last_ckpt_time = time.time()
+        with _writing(workdir / checkpoint.CHECKPOINT_NAME):
+          checkpoint.save_checkpoint(workdir, state)
+        saved_step, last_ckpt_time = step, time.time()
   bar.close()
   return state
 
@@ -185,14 +336,7 @@ def load_run(workdir: Path, **overrides):
   when the data has moved since training.
   """
   workdir = Path(workdir)
-  cfg_path = workdir / "config.json"
-  if not cfg_path.exists():
-    raise ConfigError("workdir", f"{workdir} holds no run (no config.json); train one with "
-                      f"`jaxmeta train --workdir {workdir}`")
-  try:
-    config = Config.from_json(json.loads(cfg_path.read_text()))
-  except (ValueError, TypeError) as e:
-    raise CheckpointError(f"{cfg_path} is unreadable: {e}") from e
+  config = read_config(workdir)
   config = validate(config.replace(**{k: v for k, v in overrides.items() if v is not None}))
   if not checkpoint.has_checkpoint(workdir):
     raise CheckpointError(f"{workdir} has no checkpoint yet; train it first")

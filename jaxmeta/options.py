@@ -96,10 +96,13 @@ def integer(name: str, default: Optional[int], help: str, *, minimum: Optional[i
                 checks.int_range_text(minimum, maximum), **kw)
 
 
-def integers(name: str, default: tuple, help: str, *, minimum: int = 1, **kw) -> Option:
+def integers(name: str, default: tuple, help: str, *, minimum: int = 1,
+             maximum: Optional[int] = None, **kw) -> Option:
   """Comma-separated integers on the command line (``1,5,10``), a tuple in the config."""
-  return Option(name, tuple(default), help, "ints", lambda n, v: checks.integers(n, v, minimum),
-                f"comma-separated {checks.sign_text(minimum)} integers", **kw)
+  bound = "" if maximum is None else f" up to {maximum}"
+  return Option(name, tuple(default), help, "ints",
+                lambda n, v: checks.integers(n, v, minimum, maximum),
+                f"comma-separated {checks.sign_text(minimum)} integers{bound}", **kw)
 
 
 def number(name: str, default: float, help: str, **kw) -> Option:
@@ -147,6 +150,8 @@ class Registration(NamedTuple):
     description: one line for listings.
     train_task: for a method that trains on something other than the run's episodes,
       ``(config, split) -> TaskDistribution`` (the embedding baseline trains a classifier).
+    preset: for a task, the preset whose values a run of it starts from when no preset is
+      named (its paper's setting: episode and evaluation sizes, model, inner rate).
   """
   name: str
   build: Callable
@@ -154,6 +159,7 @@ class Registration(NamedTuple):
   reads: tuple = ()
   description: str = ""
   train_task: Optional[Callable] = None
+  preset: Optional[str] = None
 
   def option_names(self) -> tuple:
     return tuple(o.name for o in self.options) + tuple(self.reads)

@@ -114,9 +114,11 @@ TASKS: dict[str, Registration] = _table(
     Registration("sinusoid", _sinusoid, reads=("shots", "query", "eval_shots", "eval_query"),
                  description="Finn et al. 2017 sec. 5.1 sinusoid regression"),
     Registration("omniglot", _omniglot, omniglot_data.OPTIONS, _EPISODES,
-                 description="N-way K-shot Omniglot (jaxmeta.data.omniglot)"),
+                 description="N-way K-shot Omniglot (jaxmeta.data.omniglot)",
+                 preset="maml-omniglot-5w1s"),
     Registration("mini-imagenet", _mini_imagenet, reads=_EPISODES + ("data_dir", "image_size"),
-                 description="N-way K-shot mini-ImageNet, Ravi & Larochelle split"),
+                 description="N-way K-shot mini-ImageNet, Ravi & Larochelle split",
+                 preset="maml-miniimagenet-5w1s"),
 )
 # task name -> model used when --model auto
 DEFAULT_MODEL = {"sinusoid": "mlp", "omniglot": "conv4", "mini-imagenet": "conv4-pool"}

@@ -1,12 +1,16 @@
-"""Downloads against a local HTTP server on 127.0.0.1: the real file, a truncated one, an HTML page."""
+"""Downloads against a local HTTP server on 127.0.0.1: the real file, a truncated one, an HTML
+page, a server that trickles the file or its headers, Ctrl-C."""
+import http.client
 import http.server
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from jaxmeta import cli
 from jaxmeta.data import download, omniglot
+from jaxmeta.errors import ConfigError
 
 from data_paths import OMNIGLOT as DATA  # noqa: E402
 SMALL1, SMALL2 = omniglot.SMALL_SETS
@@ -27,6 +31,20 @@ def server():
 
   class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+      try:
+        if self.path == f"/trickle/{SMALL1}.zip":  # all headers, then one byte every 50 ms
+          self.send_response(200)
+          self.send_header("Content-Type", "application/zip")
+          self.send_header("Content-Length", str(len(real)))
+          self.end_headers()
+          for i in range(200):                      # gives up after 10 s
+            self.wfile.write(real[i:i + 1])
+            time.sleep(0.05)
+          return
+        if self.path == f"/slow-headers/{SMALL1}.zip":  # the status line after 3 s
+          time.sleep(3.0)
+      except (BrokenPipeError, ConnectionResetError):  # the client gave up, as it should
+        return
       if self.path not in routes:
         self.send_error(404)
         return
@@ -94,3 +112,91 @@ def test_cli_download_and_train_with_download_flag(server, tmp_path, monkeypatch
   assert splits["test"].num_classes == 50
   assert sorted(p.name for p in (tmp_path / "fresh" / "omniglot").iterdir()) == [
       f"{SMALL1}.zip", f"{SMALL2}.zip"]
+
+
+def _assert_nothing_left(folder):
+  assert not folder.exists() or list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("route,limits,message", [
+    ("trickle", dict(deadline=1.0, min_speed=None), r"exceeded the deadline of 1 s: \d+ bytes "
+     r"of \d\.\d\d MB in [12]\.\d s"),
+    ("trickle", dict(deadline=None, min_speed=1000, speed_window=0.5),
+     r"too slow: 0.0\d kB/s over the last 0.5 s, below the minimum of 1 kB/s "
+     r"\(\d+ bytes in [01]\.\d s\)"),
+    ("slow-headers", dict(deadline=0.5),
+     r"exceeded the deadline of 0.5 s: 0 bytes of 1.32 MB in 0\.\d s"),
+])
+def test_slow_server_abandoned_and_nothing_left(server, tmp_path, route, limits, message):
+  """A server that sends a byte every 50 ms (each read well within the socket timeout), or
+  its headers only after 3 s, is given up at the deadline or when the throughput over the
+  window falls below the minimum; the partial file is removed."""
+  start = time.monotonic()
+  with pytest.raises(download.DownloadError, match=message):
+    omniglot.download_omniglot(tmp_path, [SMALL1], base_url=f"{server}/{route}", progress=False,
+                               **limits)
+  assert time.monotonic() - start < 2.5
+  _assert_nothing_left(tmp_path / "omniglot")
+
+
+def test_fetch_limits_default_and_fast_download_unaffected(server, tmp_path):
+  assert (download.DEADLINE, download.MIN_SPEED, download.SPEED_WINDOW) == (1800.0, 10_000.0, 30.0)
+  dest = tmp_path / "x.zip"
+  size, digest = omniglot.OFFICIAL[SMALL1]
+  # limits that a local transfer passes easily
+  assert download.fetch(f"{server}/good/{SMALL1}.zip", dest, digest, size, progress=False,
+                        deadline=30.0, min_speed=1000, speed_window=0.01) == dest
+  assert dest.read_bytes() == (DATA / f"{SMALL1}.zip").read_bytes()
+
+
+@pytest.mark.parametrize("limits,parameter", [
+    (dict(deadline=0), "deadline"), (dict(deadline=float("inf")), "deadline"),
+    (dict(min_speed=-1.0), "min_speed"), (dict(min_speed="fast"), "min_speed"),
+    (dict(speed_window=0.0), "speed_window"),
+])
+def test_bad_limits_refused_before_connecting(tmp_path, limits, parameter):
+  with pytest.raises(ConfigError) as e:
+    omniglot.download_omniglot(tmp_path, [SMALL1], base_url="http://127.0.0.1:9/none",
+                               progress=False, **limits)
+  assert e.value.parameter == parameter
+  _assert_nothing_left(tmp_path / "omniglot")
+
+
+@pytest.fixture
+def interrupt_after_first_block(monkeypatch):
+  """Ctrl-C in the middle of reading the body: the first read returns data, the second
+  raises KeyboardInterrupt."""
+  real_read1 = http.client.HTTPResponse.read1
+  calls = []
+
+  def read1(self, n=-1):
+    calls.append(n)
+    if len(calls) > 1:
+      raise KeyboardInterrupt
+    return real_read1(self, min(n, 1000))
+
+  monkeypatch.setattr(http.client.HTTPResponse, "read1", read1)
+  return calls
+
+
+def test_ctrl_c_removes_partial_file(server, tmp_path, interrupt_after_first_block):
+  with pytest.raises(download.DownloadInterrupted) as e:
+    omniglot.download_omniglot(tmp_path, [SMALL1], base_url=server + "/good", progress=False)
+  assert isinstance(e.value, download.DownloadError) and isinstance(e.value, KeyboardInterrupt)
+  assert str(e.value) == (
+      f"download of {SMALL1}.zip interrupted after 1000 bytes; the partial file was removed and "
+      "nothing of it was kept: run the same command again to fetch it (files already downloaded "
+      "and verified are kept)")
+  assert len(interrupt_after_first_block) == 2
+  _assert_nothing_left(tmp_path / "omniglot")
+
+
+def test_cli_ctrl_c_during_download_says_what_was_kept(server, tmp_path, capsys,
+                                                       interrupt_after_first_block):
+  code = cli.main(["download", "omniglot-small", "--data-dir", str(tmp_path), "--no-progress",
+                   "--url", server + "/good"])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count("\n") == 1, err
+  assert "interrupted after 1000 bytes; the partial file was removed" in err
+  assert "checkpoint" not in err
+  _assert_nothing_left(tmp_path / "omniglot")

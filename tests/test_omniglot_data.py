@@ -172,7 +172,7 @@ def test_group_by_class_pads_and_counts():
     (["--data-source", "s3"], "--data-source"),
     (["--ways", "60", "--split", "holdout:Korean", "--rotation", "none"], "--ways"),
     (["--shots", "10", "--query", "15"], "--shots: shots 10 + query 15 = 25"),
-    (["--eval-query", "100"], "--eval-shots: eval_shots 5 + eval_query 100"),
+    (["--eval-query", "100"], "--eval-shots: eval_shots 1 + eval_query 100"),
     (["--split", "holdout:Klingon"], "Klingon"),
 ])
 def test_cli_bad_input_exits_2_before_compiling(flags, expected, capsys, cache):

@@ -4,7 +4,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxmeta.algorithms.common import adaptation_curve, model_init
+from jaxmeta.algorithms.common import (adaptation_curve, check_flag, check_inner_lr,
+                                      check_inner_steps, check_model, check_task, model_init,
+                                      pre_adaptation_loss)
 from jaxmeta.errors import ConfigError
 from jaxmeta.inner_loop import adapt, sgd
 from jaxmeta.options import Registration
@@ -33,18 +35,25 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   at every step), and the meta-gradient flows to the body through the features and, second
   order, through the head's adaptation (Raghu et al. 2020, sec. 4).
 
+  With ``inner_steps=0`` the head does not adapt: the meta-gradient is ``grad L_q(theta)``
+  of the whole network, and ``pre_adaptation_loss`` the support loss at ``theta``.
+
   Args:
     model: a flax module with an ``output_size`` attribute whose last layer is a
       ``nn.Dense`` named ``"head"`` and that returns features when ``output_size=None``
       (:class:`~jaxmeta.models.Conv4`).
     task: supplies ``loss`` and ``metric``.
-    inner_lr: alpha.
-    inner_steps: k during meta-training.
+    inner_lr: alpha, a positive finite number.
+    inner_steps: k >= 0 during meta-training.
     first_order: drop second-order terms.
     remat: rematerialise inner steps in the backward pass.
 
   Returns:
     An :class:`~jaxmeta.types.Algorithm`; evaluation also adapts only the head.
+
+  Raises:
+    ConfigError: naming the bad argument (``inner_lr``, ``inner_steps``, ``model``, ...);
+      at ``init``, a model without a ``"head"`` layer or that cannot take the task's inputs.
 
   Example:
     >>> import jax, jax.numpy as jnp, jaxmeta
@@ -57,9 +66,25 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     >>> algo.evaluate(params, ep, 3, jax.random.key(1)).shape
     (4,)
   """
+  check_model(model)
+  check_task(task)
+  inner_lr = check_inner_lr(inner_lr)
+  inner_steps = check_inner_steps(inner_steps)
+  first_order = check_flag("first_order", first_order)
+  remat = check_flag("remat", remat)
   if not hasattr(model, "output_size") or getattr(model, "output_size") is None:
     raise ConfigError("model", "ANIL needs a model with a linear head (output_size set), "
                       "e.g. conv4 or conv4-pool")
+  init_model = model_init(model, task)
+
+  def init(key: jax.Array, episode: Episode):
+    params = init_model(key, episode)
+    if "head" not in params.get("params", {}):
+      raise ConfigError("model", f"ANIL needs a model whose last layer is a Dense named 'head' "
+                        f"(as in Conv4); {type(model).__name__} has none, its layers are "
+                        f"{sorted(params.get('params', {}))}")
+    return params
+
   body = model.clone(output_size=None)
   support_norm = getattr(model, "norm", None) == "support"
 
@@ -80,7 +105,8 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     adapted, losses = adapt(head_loss, head, (fs, episode.support_y), update=rule,
                             steps=inner_steps, first_order=first_order, remat=remat)
     loss = head_loss(adapted, (fq, episode.query_y))
-    return loss, {"loss": loss, "pre_adaptation_loss": losses[0]}
+    return loss, {"loss": loss, "pre_adaptation_loss": pre_adaptation_loss(
+        losses, head_loss, head, (fs, episode.support_y))}
 
   def meta_grad(params, episode: Episode, key: jax.Array):
     del key
@@ -93,7 +119,7 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     observe = lambda h: task.metric(_linear(h, fq), episode.query_y)
     return adaptation_curve(head_loss, head, (fs, episode.support_y), observe, rule, num_steps)
 
-  return Algorithm("fomaml-anil" if first_order else "anil", model_init(model), meta_grad, evaluate)
+  return Algorithm("fomaml-anil" if first_order else "anil", init, meta_grad, evaluate)
 
 
 def _from_config(config, model, task) -> Algorithm:

@@ -5,23 +5,195 @@ a flax model, the query loss after adaptation, and THE evaluation by adaptation,
 The methods differ only in the rule they hand to :func:`~jaxmeta.inner_loop.adapt`:
 ``sgd(inner_lr)`` (MAML, FOMAML, Reptile, pretrained), ``sgd(alpha)`` with learned
 per-parameter ``alpha`` (Meta-SGD), ``sgd(inner_lr)`` on the head's weights over the
-body's features (ANIL)."""
+body's features (ANIL).
+
+The factories check their arguments with the ``check_*`` functions here before building
+anything, raising :class:`~jaxmeta.errors.ConfigError` named after the argument, and
+:func:`model_init` checks that the model can take the task's inputs before tracing it.
+
+``inner_steps=0`` is allowed and means no adaptation: the adapted parameters are
+``theta`` itself, so MAML's (and FOMAML's, Meta-SGD's, ANIL's) meta-gradient is
+``grad L_q(theta)``, and ``pre_adaptation_loss`` is the support loss at ``theta``
+(:func:`pre_adaptation_loss`)."""
 from __future__ import annotations
 
-from typing import Callable
+import itertools
+import math
+from typing import Callable, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxmeta import checks
+from jaxmeta.errors import ConfigError
 from jaxmeta.inner_loop import LossFn, UpdateRule, adapt
+from jaxmeta.models.conv import Conv4
+from jaxmeta.models.koch import KochNet
 from jaxmeta.types import Episode, Params, PyTree, TaskDistribution
 
 
-def model_init(model: nn.Module):
-  """``(key, episode) -> params`` for a model applied to the support inputs."""
+# --------------------------------------------------------------------------- argument checks
+
+
+def check_inner_lr(value, name: str = "inner_lr"):
+  """``value`` if it is a positive finite scalar step size, else :class:`ConfigError`.
+
+  A Python (or numpy) number, or a 0-d array; a traced value (``vmap`` over step sizes,
+  say) cannot be inspected and is let through. The value is returned unchanged, so the
+  arithmetic that uses it is the same as without the check.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> check_inner_lr(0.4), float(check_inner_lr(jnp.float32(0.1)))
+    (0.4, 0.10000000149011612)
+    >>> check_inner_lr(-1.0)
+    Traceback (most recent call last):
+    ...
+    jaxmeta.errors.ConfigError: inner_lr: must be a positive finite number, got -1.0
+  """
+  if isinstance(value, jax.core.Tracer):
+    return value
+  if isinstance(value, (jax.Array, np.ndarray, np.generic)) and not isinstance(value, np.bool_):
+    if value.ndim != 0 or not (jnp.issubdtype(value.dtype, jnp.floating)
+                               or jnp.issubdtype(value.dtype, jnp.integer)):
+      raise ConfigError(name, f"must be a positive finite number (a scalar), got an array of "
+                        f"shape {tuple(value.shape)} and dtype {value.dtype}")
+    number = float(value)
+    if not math.isfinite(number) or not number > 0:
+      raise ConfigError(name, f"must be a positive finite number, got {number!r}")
+    return value
+  checks.positive_number(name, value)
+  return value
+
+
+def check_inner_steps(value, name: str = "inner_steps") -> int:
+  """A non-negative int (0: no adaptation); static, so never a traced value."""
+  return checks.integer(name, value, minimum=0)
+
+
+def check_flag(name: str, value) -> bool:
+  """``True`` or ``False`` (a string such as ``"False"`` would silently be truthy)."""
+  if not isinstance(value, (bool, np.bool_)):
+    raise ConfigError(name, f"must be True or False, got {value!r}")
+  return bool(value)
+
+
+def check_model(model, name: str = "model") -> nn.Module:
+  """A flax module (applied as ``model.apply(params, x)``)."""
+  if not isinstance(model, nn.Module):
+    raise ConfigError(name, f"must be a flax.linen Module, got {type(model).__name__}")
+  return model
+
+
+def check_task(task) -> TaskDistribution:
+  """A :class:`~jaxmeta.types.TaskDistribution` (anything with callable ``loss`` and
+  ``metric``)."""
+  if not (callable(getattr(task, "loss", None)) and callable(getattr(task, "metric", None))):
+    raise ConfigError("task", "must be a jaxmeta.types.TaskDistribution (with loss and metric), "
+                      f"got {type(task).__name__}")
+  return task
+
+
+def _shape_text(shape) -> str:
+  return "[n, " + ", ".join(str(d) for d in shape[1:]) + "]" if len(shape) > 1 else "[n]"
+
+
+def _conv4_side(model: Conv4, side: int) -> int:
+  """The side of Conv4's last feature map for inputs ``side`` pixels wide."""
+  for i in range(model.layers):
+    side = -(-side // model.stride)                                   # SAME padding
+    if model.pool and (model.pool_layers is None or i < model.pool_layers):
+      side //= 2                                                      # VALID 2x2 pool
+  return side
+
+
+def _koch_side(side: int) -> int:
+  """The side of KochNet's last feature map: VALID convs 10, 7, 4, 4, 2x2 pools after 3."""
+  for k in (10, 7, 4):
+    side = (side - k + 1) // 2
+  return side - 3
+
+
+def _min_side(side_fn: Callable[[int], int]) -> int:
+  """The least input side whose last feature map is not empty (``side_fn`` is monotone)."""
+  return next(s for s in itertools.count(1) if side_fn(s) >= 1)
+
+
+def check_model_inputs(model: nn.Module, x, name: str = "model") -> None:
+  """Raises :class:`ConfigError` when ``model`` cannot take inputs of ``x``'s shape.
+
+  A cheap check on shapes alone (``x`` may be traced), for the models whose needs are
+  known: :class:`~jaxmeta.models.Conv4` takes images ``[n, H, W, C]`` (or ``[n, H, W]``)
+  large enough for its strides and pools, :class:`~jaxmeta.models.KochNet` images of at
+  least 65x65, ``flax.linen.Conv`` ``[n, spatial..., C]``. Other models are not checked.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> check_model_inputs(Conv4(), jnp.zeros((10, 28, 28, 1)))   # fine
+    >>> try:
+    ...   check_model_inputs(Conv4(), jnp.zeros((10, 1)))         # sinusoid inputs
+    ... except ConfigError as e:
+    ...   print(e.parameter, "|", e.message[:63])
+    model | Conv4 expects images [n, H, W, C]; the task's inputs are [n, 1]
+  """
+  shape = tuple(jnp.shape(x))
+  kind = type(model).__name__
+  if isinstance(model, (Conv4, KochNet)):
+    rank_ok = len(shape) in (3, 4) if isinstance(model, Conv4) else len(shape) == 4
+    if not rank_ok:
+      hint = " (a regression task?)" if len(shape) == 2 else ""
+      raise ConfigError(name, f"{kind} expects images [n, H, W, C]; the task's inputs are "
+                        f"{_shape_text(shape)}{hint}: use a model for vectors, such as MLP "
+                        "(--model mlp), or an image task")
+    h, w = shape[1], shape[2]
+    if isinstance(model, Conv4):
+      side_fn = lambda side: _conv4_side(model, side)
+      pools = "" if not model.pool else " and 2x2 max-pools" + (
+          "" if model.pool_layers is None else f" after the first {model.pool_layers}")
+      what = f"{kind} with {model.layers} blocks of stride {model.stride}{pools}"
+    else:
+      side_fn, what = _koch_side, kind
+    if min(side_fn(h), side_fn(w)) < 1:
+      need = _min_side(side_fn)
+      raise ConfigError(name, f"{what} needs images of at least {need}x{need}; the task's "
+                        f"are {h}x{w} (--image-size)")
+  elif isinstance(model, nn.Conv) and isinstance(model.kernel_size, (tuple, list)):
+    if len(shape) < len(model.kernel_size) + 2:
+      raise ConfigError(name, f"{kind} with a {len(model.kernel_size)}-d kernel expects "
+                        f"[n, {', '.join('S' * len(model.kernel_size))}, C] inputs; the task's "
+                        f"are {_shape_text(shape)}")
+
+
+def check_model_outputs(model: nn.Module, outputs, task: TaskDistribution,
+                        name: str = "model") -> None:
+  """Raises :class:`ConfigError` when ``model``'s outputs ``[n, d]`` do not have the width
+  ``task.output_size`` that the task's loss takes (other shapes are not checked)."""
+  size = getattr(task, "output_size", None)
+  shape = tuple(getattr(outputs, "shape", ()))
+  if checks.is_int(size) and len(shape) == 2 and shape[1] != size:
+    raise ConfigError(name, f"{type(model).__name__} outputs [n, {shape[1]}] but the task "
+                      f"{getattr(task, 'name', '')!r} needs [n, {size}] (its output_size): build "
+                      f"the model with output_size={size}")
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def model_init(model: nn.Module, task: Optional[TaskDistribution] = None):
+  """``(key, episode) -> params`` for a model applied to the support inputs.
+
+  Checks first that the model can take the episode's inputs (:func:`check_model_inputs`)
+  and, given ``task``, that its outputs have the task's width
+  (:func:`check_model_outputs`); the parameters are those of ``model.init``.
+  """
   def init(key: jax.Array, episode: Episode):
-    return model.init(key, episode.support_x)
+    check_model_inputs(model, episode.support_x)
+    outputs, params = model.init_with_output(key, episode.support_x)
+    if task is not None:
+      check_model_outputs(model, outputs, task)
+    return params
   return init
 
 
@@ -71,13 +243,32 @@ def adapted_query_loss(model: nn.Module, task: TaskDistribution, params: Params,
   methods differentiate (``jax.grad(..., has_aux=True)``).
 
   Returns:
-    ``(loss, {"loss": loss, "pre_adaptation_loss": support loss before the first step})``.
+    ``(loss, {"loss": loss, "pre_adaptation_loss": support loss before the first step})``;
+    with ``steps=0`` nothing adapts: the query loss at ``params`` and the support loss at
+    ``params``.
   """
   loss_fn = model_loss(model, task)
-  adapted, losses = adapt(loss_fn, params, support_batch(episode), update=update, steps=steps,
+  support = support_batch(episode)
+  adapted, losses = adapt(loss_fn, params, support, update=update, steps=steps,
                           first_order=first_order, remat=remat)
   loss = loss_fn(adapted, query_batch(model, episode))
-  return loss, {"loss": loss, "pre_adaptation_loss": losses[0]}
+  return loss, {"loss": loss,
+                "pre_adaptation_loss": pre_adaptation_loss(losses, loss_fn, params, support)}
+
+
+def pre_adaptation_loss(losses: jax.Array, loss_fn: LossFn, params: Params, support: PyTree):
+  """The support loss before the first inner step: ``losses[0]`` of :func:`adapt`, or with
+  no steps (``losses`` empty) ``loss_fn(params, support)``; a metric, not differentiated.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> loss = lambda w, b: jnp.sum((w - b) ** 2)
+    >>> float(pre_adaptation_loss(jnp.zeros((0,)), loss, jnp.zeros(2), jnp.ones(2)))
+    2.0
+  """
+  if losses.shape[0] > 0:
+    return losses[0]
+  return jax.lax.stop_gradient(loss_fn(params, support))
 
 
 def adaptation_curve(loss_fn: LossFn, params: Params, support: PyTree,

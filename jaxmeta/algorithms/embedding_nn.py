@@ -16,6 +16,7 @@ import numpy as np
 import optax
 
 from jaxmeta import checks
+from jaxmeta.algorithms.common import check_model, check_model_inputs
 from jaxmeta.algorithms.matching import cosine_similarities
 from jaxmeta.algorithms.metric import (accuracy, check_episode, check_ways, embed_flat,
                                        embedding_of, one_hot)
@@ -85,6 +86,10 @@ def embedding_nn(embedding: nn.Module, num_train_classes: int, ways: int) -> Alg
     num_train_classes: width of the training head.
     ways: N at evaluation.
 
+  Raises:
+    ConfigError: naming the bad argument (``embedding``, ``num_train_classes``, ``ways``);
+      at ``init``, inputs the embedding cannot take (``model``).
+
   Example:
     >>> import jax, numpy as np, flax.linen as nn
     >>> task = classification_task(np.random.rand(7, 3, 4, 4, 1), np.full(7, 3), batch_size=8)
@@ -93,11 +98,14 @@ def embedding_nn(embedding: nn.Module, num_train_classes: int, ways: int) -> Alg
     >>> sorted(params)
     ['embedding', 'head']
   """
+  check_model(embedding, "embedding")
+  num_train_classes = checks.integer("num_train_classes", num_train_classes, minimum=2)
   ways = check_ways(ways)
   head = nn.Dense(num_train_classes)
   predict = cosine_nn_log_probs(embedding, ways)
 
   def init(key, episode: Episode):
+    check_model_inputs(embedding, episode.support_x)
     k1, k2 = jax.random.split(key)
     emb = embedding.init(k1, episode.support_x)
     feat = embedding.apply(emb, episode.support_x[:1]).reshape(1, -1)

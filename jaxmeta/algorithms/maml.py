@@ -4,7 +4,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxmeta.algorithms.common import adapted_query_loss, finetune_curve, model_init
+from jaxmeta.algorithms.common import (adapted_query_loss, check_flag, check_inner_lr,
+                                      check_inner_steps, check_model, check_task, finetune_curve,
+                                      model_init)
 from jaxmeta.inner_loop import sgd
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
@@ -21,16 +23,24 @@ def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   ``first_order`` the inner gradients are stopped and the meta-gradient is
   ``grad L_q(theta')`` (FOMAML).
 
+  With ``inner_steps=0`` nothing adapts: ``theta' = theta`` and the meta-gradient is
+  ``grad L_q(theta)`` (the empty product of ``I - alpha H_i`` is the identity), MAML and
+  FOMAML alike; ``pre_adaptation_loss`` is then the support loss at ``theta``.
+
   Args:
     model: a flax module applied as ``model.apply(params, x)``.
     task: supplies ``loss`` and ``metric``.
-    inner_lr: alpha, the inner SGD step size.
-    inner_steps: k, inner steps during meta-training.
+    inner_lr: alpha, the inner SGD step size: a positive finite number (or 0-d array).
+    inner_steps: k >= 0, inner steps during meta-training.
     first_order: FOMAML.
     remat: rematerialise each inner step in the backward pass (constant memory in k).
 
   Returns:
-    An :class:`~jaxmeta.types.Algorithm`.
+    An :class:`~jaxmeta.types.Algorithm`; its ``init`` checks that the model takes the
+    task's inputs and gives outputs of the task's width.
+
+  Raises:
+    ConfigError: naming the bad argument (``inner_lr``, ``inner_steps``, ``model``, ...).
 
   Example:
     >>> import jax, optax, jaxmeta
@@ -43,6 +53,12 @@ def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     >>> algo.evaluate(params, task.sample(jax.random.key(2)), 3, jax.random.key(4)).shape
     (4,)
   """
+  check_model(model)
+  check_task(task)
+  inner_lr = check_inner_lr(inner_lr)
+  inner_steps = check_inner_steps(inner_steps)
+  first_order = check_flag("first_order", first_order)
+  remat = check_flag("remat", remat)
   rule = sgd(inner_lr)   # theta - alpha grad L_s(theta) (MAML eq. 1)
 
   def query_loss_after_adaptation(params, episode: Episode):
@@ -58,7 +74,7 @@ def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     return finetune_curve(model, task, params, episode, rule, num_steps)
 
   name = "fomaml" if first_order else "maml"
-  return Algorithm(name, model_init(model), meta_grad, evaluate)
+  return Algorithm(name, model_init(model, task), meta_grad, evaluate)
 
 
 def fomaml(model: nn.Module, task: TaskDistribution, **kwargs) -> Algorithm:

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmeta import checks, options
+from jaxmeta.algorithms.common import check_flag, check_model
 from jaxmeta.algorithms.metric import (check_ways, embed_flat, embedding_of, metric_algorithm, nll,
                                        one_hot)
 from jaxmeta.options import Registration
@@ -122,6 +123,10 @@ def matching(embedding: nn.Module, ways: int, *, fce: bool = False, read_steps: 
   Returns:
     An :class:`~jaxmeta.types.Algorithm` named ``matching`` or ``matching-fce``.
 
+  Raises:
+    ConfigError: naming the bad argument (``embedding``, ``ways``, ``read_steps``,
+      ``cosine_scale``, ...); at ``init``, an episode or inputs the embedding cannot take.
+
   Example:
     >>> import jax, jax.numpy as jnp, flax.linen as nn
     >>> from jaxmeta.types import Episode
@@ -131,9 +136,12 @@ def matching(embedding: nn.Module, ways: int, *, fce: bool = False, read_steps: 
     >>> sorted(params)
     ['embedding', 'fce']
   """
-  if fce:
-    checks.integer("read_steps", read_steps)
+  check_model(embedding, "embedding")
+  ways = check_ways(ways)
+  fce = check_flag("fce", fce)
+  checks.integer("read_steps", read_steps)
   checks.positive_number("cosine_scale", cosine_scale)
+  learn_scale = check_flag("learn_scale", learn_scale)
 
   def init(key, episode: Episode):
     k1, k2 = jax.random.split(key)
@@ -149,7 +157,8 @@ def matching(embedding: nn.Module, ways: int, *, fce: bool = False, read_steps: 
 
   name = "matching-fce" if fce else "matching"
   return metric_algorithm(name, ways, init, matching_log_probs(embedding, ways, fce, read_steps,
-                                                               cosine_scale, learn_scale))
+                                                               cosine_scale, learn_scale),
+                          embedding)
 
 
 # Options of Matching Networks, declared here and read only by the two methods below.

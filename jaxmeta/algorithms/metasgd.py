@@ -5,7 +5,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.algorithms.common import adapted_query_loss, finetune_curve, model_init
+from jaxmeta.algorithms.common import (adapted_query_loss, check_flag, check_inner_lr,
+                                      check_inner_steps, check_model, check_task, finetune_curve,
+                                      model_init)
 from jaxmeta.inner_loop import sgd
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
@@ -22,12 +24,18 @@ def metasgd(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   rates). ``alpha`` starts at ``inner_lr`` everywhere. Evaluation fine-tunes with the
   learned ``alpha``.
 
+  With ``inner_steps=0`` nothing adapts: the meta-gradient is ``grad L_q(theta)`` for
+  ``theta`` and zero for ``alpha`` (unused), as for :func:`~jaxmeta.algorithms.maml`.
+
   Args:
     model: a flax module.
     task: supplies ``loss`` and ``metric``.
-    inner_lr: initial value of every entry of ``alpha``.
-    inner_steps: k, inner steps during meta-training (the paper uses 1).
+    inner_lr: initial value of every entry of ``alpha``, a positive finite number.
+    inner_steps: k >= 0, inner steps during meta-training (the paper uses 1).
     remat: rematerialise inner steps in the backward pass.
+
+  Raises:
+    ConfigError: naming the bad argument (``inner_lr``, ``inner_steps``, ``model``, ...).
 
   Returns:
     An :class:`~jaxmeta.types.Algorithm`.
@@ -42,7 +50,12 @@ def metasgd(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     >>> algo.evaluate(params, task.sample(jax.random.key(2)), 3, jax.random.key(3)).shape
     (4,)
   """
-  init_model = model_init(model)
+  check_model(model)
+  check_task(task)
+  inner_lr = check_inner_lr(inner_lr)
+  inner_steps = check_inner_steps(inner_steps)
+  remat = check_flag("remat", remat)
+  init_model = model_init(model, task)
 
   def init(key: jax.Array, episode: Episode):
     theta = init_model(key, episode)

@@ -12,7 +12,7 @@ over the labels, never a reshape.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 import flax.linen as nn
 import jax
@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmeta import checks
+from jaxmeta.algorithms.common import check_model_inputs
 from jaxmeta.errors import ConfigError
 from jaxmeta.tasks.episodes import accuracy   # argmax-equal on logits or log-probabilities
 from jaxmeta.models.conv import Conv4
@@ -124,7 +125,8 @@ def nll(log_probs: jax.Array, labels: jax.Array) -> jax.Array:
   return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=-1))
 
 
-def metric_algorithm(name: str, ways: int, init: Callable, episode_fn: EpisodeFn) -> Algorithm:
+def metric_algorithm(name: str, ways: int, init: Callable, episode_fn: EpisodeFn,
+                     embedding: Optional[nn.Module] = None) -> Algorithm:
   """An :class:`Algorithm` from an episode function; no inner loop.
 
   Args:
@@ -133,6 +135,8 @@ def metric_algorithm(name: str, ways: int, init: Callable, episode_fn: EpisodeFn
     init: ``(key, episode) -> params``.
     episode_fn: ``(params, episode, key, train) -> (log_probs, loss)``; ``train`` is a
       Python bool (True inside ``meta_grad``, e.g. to apply augmentation).
+    embedding: the embedding network, if any: ``init`` first checks that it takes the
+      episode's inputs (:func:`~jaxmeta.algorithms.common.check_model_inputs`).
 
   Returns:
     ``Algorithm(name, init, meta_grad, evaluate)`` with ``meta_grad = grad(loss)`` and
@@ -143,6 +147,8 @@ def metric_algorithm(name: str, ways: int, init: Callable, episode_fn: EpisodeFn
 
   def checked_init(key, episode: Episode):
     check_episode(episode, ways)
+    if embedding is not None:
+      check_model_inputs(embedding, episode.support_x)
     return init(key, episode)
 
   def loss_fn(params, episode, key):

@@ -5,7 +5,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.algorithms.common import finetune_curve, model_init, model_loss
+from jaxmeta.algorithms.common import (check_inner_lr, check_model, check_task, finetune_curve,
+                                      model_init, model_loss)
 from jaxmeta.inner_loop import sgd
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
@@ -17,7 +18,21 @@ def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.
   The training gradient is the plain loss gradient on the union of support and query
   points of each task (no inner loop); evaluation fine-tunes on the support set with
   the update rule ``jaxmeta.inner_loop.sgd(inner_lr)``, exactly as MAML is evaluated.
+
+  Args:
+    model: a flax module.
+    task: supplies ``loss`` and ``metric``.
+    inner_lr: the fine-tuning step size, a positive finite number.
+
+  Returns:
+    An :class:`~jaxmeta.types.Algorithm`.
+
+  Raises:
+    ConfigError: naming the bad argument (``inner_lr``, ``model``, ``task``).
   """
+  check_model(model)
+  check_task(task)
+  inner_lr = check_inner_lr(inner_lr)
   loss_fn = model_loss(model, task)
   rule = sgd(inner_lr)
 
@@ -32,7 +47,7 @@ def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.
     del key
     return finetune_curve(model, task, params, episode, rule, num_steps)
 
-  return Algorithm("pretrained", model_init(model), meta_grad, evaluate)
+  return Algorithm("pretrained", model_init(model, task), meta_grad, evaluate)
 
 
 def _from_config(config, model, task) -> Algorithm:

@@ -5,6 +5,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxmeta.algorithms.common import check_model
 from jaxmeta.algorithms.metric import (check_ways, class_means, embed_flat, embedding_of,
                                        metric_algorithm, nll)
 from jaxmeta.options import Registration
@@ -51,6 +52,10 @@ def protonet(embedding: nn.Module, ways: int) -> Algorithm:
   Returns:
     An :class:`~jaxmeta.types.Algorithm`.
 
+  Raises:
+    ConfigError: naming the bad argument (``embedding``, ``ways``); at ``init``, an
+      episode or inputs the embedding cannot take (``model``, ``shots``, ...).
+
   Example:
     >>> import jax, jax.numpy as jnp, flax.linen as nn
     >>> from jaxmeta.types import Episode
@@ -60,8 +65,11 @@ def protonet(embedding: nn.Module, ways: int) -> Algorithm:
     >>> algo.evaluate(params, ep, 2, jax.random.key(1)).shape
     (3,)
   """
+  check_model(embedding, "embedding")
+  ways = check_ways(ways)
   embedding_init = lambda key, episode: embedding.init(key, episode.support_x)
-  return metric_algorithm("protonet", ways, embedding_init, protonet_log_probs(embedding, ways))
+  return metric_algorithm("protonet", ways, embedding_init, protonet_log_probs(embedding, ways),
+                          embedding)
 
 
 def _from_config(config, model, task) -> Algorithm:

@@ -5,10 +5,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxmeta import checks
+from jaxmeta.algorithms.common import check_model
 from jaxmeta.algorithms.metric import (check_ways, class_sums, embed_episode, embedding_of,
                                        metric_algorithm, one_hot)
 from jaxmeta.errors import ConfigError
-from jaxmeta.models.conv import batch_moments, conv2d, max_pool_2x2
+from jaxmeta.models.conv import CONV_IMPLS, batch_moments, conv2d, max_pool_2x2
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode
 
@@ -101,6 +103,11 @@ def relation(embedding: nn.Module, ways: int, *, filters: int = 64, hidden: int 
   Returns:
     An :class:`~jaxmeta.types.Algorithm`.
 
+  Raises:
+    ConfigError: naming the bad argument (``embedding``, ``ways``, ``filters``, ``hidden``,
+      ``conv_impl``); at ``init``, an episode or inputs the embedding cannot take, or an
+      embedding that flattens its feature map (``model``).
+
   Example:
     >>> import jax, jax.numpy as jnp, flax.linen as nn
     >>> from jaxmeta.types import Episode
@@ -111,6 +118,11 @@ def relation(embedding: nn.Module, ways: int, *, filters: int = 64, hidden: int 
     >>> algo.evaluate(params, ep, 0, jax.random.key(1)).shape
     (1,)
   """
+  check_model(embedding, "embedding")
+  ways = check_ways(ways)
+  checks.integer("filters", filters)
+  checks.integer("hidden", hidden)
+  checks.one_of("conv_impl", conv_impl, CONV_IMPLS)
   module = RelationModule(filters, hidden, conv_impl=conv_impl)
 
   def init(key, episode: Episode):
@@ -123,7 +135,8 @@ def relation(embedding: nn.Module, ways: int, *, filters: int = 64, hidden: int 
     pair = jnp.concatenate([fmap, fmap], -1)
     return {"embedding": emb, "relation": module.init(k2, pair)}
 
-  return metric_algorithm("relation", ways, init, relation_log_probs(embedding, ways, module))
+  return metric_algorithm("relation", ways, init, relation_log_probs(embedding, ways, module),
+                          embedding)
 
 
 def _from_config(config, model, task) -> Algorithm:

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmeta import options
+from jaxmeta.algorithms.common import check_flag, check_model
 from jaxmeta.algorithms.metric import (check_ways, embed_flat, embedding_of, metric_algorithm,
                                        one_hot)
 from jaxmeta.options import Registration
@@ -109,6 +110,10 @@ def siamese(embedding: nn.Module, ways: int, *, distort: bool = False) -> Algori
   Returns:
     An :class:`~jaxmeta.types.Algorithm`.
 
+  Raises:
+    ConfigError: naming the bad argument (``embedding``, ``ways``, ``distort``); at
+      ``init``, an episode or inputs the embedding cannot take.
+
   Example:
     >>> import jax, jax.numpy as jnp, flax.linen as nn
     >>> from jaxmeta.types import Episode
@@ -117,13 +122,18 @@ def siamese(embedding: nn.Module, ways: int, *, distort: bool = False) -> Algori
     >>> jax.tree.map(jnp.shape, params["head"])  # p(same) = sigmoid(w . |f(x1) - f(x2)| + b)
     {'params': {'Dense_0': {'bias': (1,), 'kernel': (8, 1)}}}
   """
+  check_model(embedding, "embedding")
+  ways = check_ways(ways)
+  distort = check_flag("distort", distort)
+
   def init(key, episode: Episode):
     k1, k2 = jax.random.split(key)
     emb = embedding.init(k1, episode.support_x)
     feat = embedding.apply(emb, episode.support_x[:1]).reshape(1, -1)
     return {"embedding": emb, "head": SiameseHead().init(k2, feat)}
 
-  return metric_algorithm("siamese", ways, init, siamese_log_probs(embedding, ways, distort))
+  return metric_algorithm("siamese", ways, init, siamese_log_probs(embedding, ways, distort),
+                          embedding)
 
 
 OPTIONS = (

@@ -65,7 +65,8 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 
 from jaxmeta import checks, options
-from jaxmeta.data.download import fetch, sha256_file
+from jaxmeta.data.download import (DEADLINE, MIN_SPEED, SPEED_WINDOW, DownloadInterrupted,
+                                   check_limits, fetch, sha256_file)
 from jaxmeta.data.images import ImageClasses, group_by_class, rotations_as_classes
 from jaxmeta.errors import ConfigError, JaxmetaError
 
@@ -90,6 +91,14 @@ CACHE_VERSION = 1
 SOURCES = ("files", "tfds")
 
 
+def _check_data_dir(name, value):
+  if not isinstance(value, str):
+    raise ConfigError(name, f"must be a path, got {value!r}")
+  if Path(value).exists() and not Path(value).is_dir():
+    raise ConfigError(name, f"{value} is a file, not a directory")
+  return value
+
+
 def _check_split_option(name, value):
   check_split(value, name)
   return value
@@ -99,7 +108,8 @@ def _check_split_option(name, value):
 _DATA = dict(group="image data")
 OPTIONS = (
     options.text("data_dir", None, "where the official data files are (default: $JAXMETA_DATA, "
-                 "else ~/.cache/jaxmeta/data)", resumable=True, **_DATA),
+                 "else ~/.cache/jaxmeta/data)", check=_check_data_dir, allowed="a directory",
+                 resumable=True, **_DATA),
     options.text("cache_dir", None, "decoded-image cache (default: ~/.cache/jaxmeta)",
                  resumable=True, **_DATA),
     options.choice("data_source", "files", SOURCES, "files (official zips or folders) | tfds",
@@ -391,6 +401,8 @@ def omniglot_splits(split: str = "small-sets", *, data_dir=None, cache_dir=None,
     def load(names, required=True):
       return {n: load_tfds_source(n, image_size, data_dir) for n in names}
   else:
+    if Path(data_dir).exists() and not Path(data_dir).is_dir():
+      raise ConfigError("data_dir", f"{data_dir} is a file, not a directory")
     if not Path(data_dir).is_dir() and not download:
       raise ConfigError("data_dir", f"{data_dir} does not exist; " +
                         _missing_message(data_dir, needed or ["files"]))
@@ -462,7 +474,10 @@ def split_classes(config, split: str = "train", required: bool = True) -> Option
 
 
 def download_omniglot(data_dir, names: Optional[Sequence[str]] = None, *,
-                      base_url: Optional[str] = None, progress: bool = True) -> list[Path]:
+                      base_url: Optional[str] = None, progress: bool = True,
+                      timeout: float = 60.0, deadline: Optional[float] = DEADLINE,
+                      min_speed: Optional[float] = MIN_SPEED,
+                      speed_window: float = SPEED_WINDOW) -> list[Path]:
   """Fetches the official Omniglot zips into ``data_dir/omniglot`` (sha256-verified).
 
   Args:
@@ -471,10 +486,24 @@ def download_omniglot(data_dir, names: Optional[Sequence[str]] = None, *,
     base_url: where the files are (default the official GitHub location, or
       ``$JAXMETA_OMNIGLOT_URL``).
     progress: progress bars.
+    timeout: socket timeout per read, in seconds.
+    deadline: seconds each file's download may take (``None``: no limit; default 30
+      minutes).
+    min_speed: the least throughput in bytes per second over the last ``speed_window``
+      seconds (``None`` or 0: no limit; default 10 kB/s).
+    speed_window: seconds of the throughput average and of the grace period before its
+      first check (default 30).
 
   Returns:
     The paths of the files, already present and verified or downloaded.
+
+  Raises:
+    DownloadError: see :func:`jaxmeta.data.download.fetch`; the files fetched before
+      the failing one are kept (verified), the failing one leaves nothing behind.
+    DownloadInterrupted: Ctrl-C; the same.
+    ConfigError: a bad ``deadline``, ``min_speed`` or ``speed_window``.
   """
+  check_limits(deadline, min_speed, speed_window)
   base_url = base_url or os.environ.get("JAXMETA_OMNIGLOT_URL") or URL
   if not base_url.endswith("/"):
     base_url += "/"
@@ -485,8 +514,14 @@ def download_omniglot(data_dir, names: Optional[Sequence[str]] = None, *,
       raise JaxmetaError(f"unknown Omniglot file {name!r}; choose from {', '.join(OFFICIAL)}")
     size, digest = OFFICIAL[name]
     dest = Path(data_dir) / "omniglot" / f"{name}.zip"
-    if dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == digest:
-      out.append(dest)
-      continue
-    out.append(fetch(base_url + f"{name}.zip", dest, digest, size, progress=progress))
+    try:
+      if dest.is_file() and dest.stat().st_size == size and sha256_file(dest) == digest:
+        out.append(dest)
+        continue
+    except KeyboardInterrupt:
+      raise DownloadInterrupted(f"interrupted while verifying {dest}; nothing was changed: "
+                                "run the same command again") from None
+    out.append(fetch(base_url + f"{name}.zip", dest, digest, size, progress=progress,
+                     timeout=timeout, deadline=deadline, min_speed=min_speed,
+                     speed_window=speed_window))
   return out
