@@ -160,8 +160,8 @@ class WorkdirLock:
         os.close(fd)
         raise ConfigError("workdir", f"{self.path} is in use by another jaxmeta process (pid "
                           f"{holder}); wait for it to finish or use another --workdir") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+      os.ftruncate(fd, 0)
+      os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     WorkdirLock._held[self.path] = [fd, 1]
     return self
 

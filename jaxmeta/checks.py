@@ -70,6 +70,23 @@ def positive_number(name: str, value) -> float:
   return float(value)
 
 
+def fraction(name: str, value) -> float:
+  """A number in ``[0, 1)`` (an exponential decay rate such as Adam's beta1).
+
+  Example:
+    >>> fraction("inner_beta1", 0)
+    0.0
+    >>> fraction("inner_beta1", 1.5)
+    Traceback (most recent call last):
+    ...
+    jaxmeta.errors.ConfigError: inner_beta1: must be a number in [0, 1), got 1.5
+  """
+  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+      or not math.isfinite(value) or not 0 <= value < 1:
+    raise ConfigError(name, f"must be a number in [0, 1), got {value!r}")
+  return float(value)
+
+
 def one_of(name: str, value, choices: Sequence) -> object:
   """``value`` if it is one of ``choices``."""
   if value not in tuple(choices):

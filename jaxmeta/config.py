@@ -24,14 +24,17 @@ import dataclasses
 import json
 from typing import Optional
 
+from jaxmeta import checks
 from jaxmeta import options as opt
 from jaxmeta import presets as _presets
 from jaxmeta import registry
 from jaxmeta.errors import ConfigError
+from jaxmeta.inner_loop import INNER_OPTIMIZERS
 from jaxmeta.models.conv import CONV_IMPLS, NORMS
 from jaxmeta.train import TASK_AXIS_MODES
 
 OPTIMIZERS = tuple(registry.OPTIMIZERS)
+OUTER_SCHEDULES = tuple(registry.OUTER_SCHEDULES)
 BASELINES = ("none", "pretrained")
 
 _MODEL = dict(group="model")
@@ -58,12 +61,23 @@ CORE_OPTIONS = (
     opt.integer("query", 10, "query examples (per class for classification)",
                 maximum=_MAX_EXAMPLES),
     opt.number("inner_lr", 0.01, "alpha, the inner-loop step size"),
+    opt.choice("inner_optimizer", "sgd", INNER_OPTIMIZERS, "the inner loop's optimizer, created "
+               "fresh per task: sgd (theta - inner_lr grad, MAML eq. 1) | adam (optax.adam with "
+               "--inner-lr, --inner-beta1, --inner-beta2; Reptile's published inner loop)"),
+    opt.Option("inner_beta1", 0.9, "Adam's beta1 in the inner loop (Reptile's published "
+               "setting: 0)", "float", checks.fraction, "a number in [0, 1)"),
+    opt.Option("inner_beta2", 0.999, "Adam's beta2 in the inner loop", "float", checks.fraction,
+               "a number in [0, 1)"),
     opt.integer("inner_steps", 1, "k, inner steps during meta-training (0: no adaptation)",
                 minimum=0, maximum=_MAX_INNER_STEPS),
     opt.integer("meta_batch_size", 25, "tasks per meta-step", maximum=_MAX_TASKS),
     opt.choice("optimizer", "adam", OPTIMIZERS, "outer optimizer"),
     opt.number("outer_lr", 1e-3, "beta, the outer learning rate"),
-    opt.integer("steps", 70000, "meta-steps in all (raise it to train a run longer)",
+    opt.choice("outer_schedule", "constant", OUTER_SCHEDULES, "the outer learning rate over "
+               "training: constant | linear (from --outer-lr down to 0 at --steps; raising "
+               "--steps on resume stretches what is left of it)"),
+    opt.integer("steps", 70000, "meta-steps in all (raise it to train a run longer; with "
+                "--outer-schedule linear the rest of the schedule then runs to the new --steps)",
                 maximum=_MAX_STEPS, resumable=True),
     opt.integer("seed", 0, "seed of every random stream of the run (jax.random.key takes "
                 "32 bits)", minimum=0, maximum=2**32 - 1),
@@ -79,6 +93,8 @@ CORE_OPTIONS = (
     opt.choice("baseline", "none", BASELINES, "also train the MAML paper's pretrained "
                "baseline", resumable=True),
     opt.integers("hidden", (40, 40), "MLP hidden widths, e.g. 40,40", maximum=_MAX_WIDTH, **_MODEL),
+    opt.choice("activation", "relu", ("relu", "tanh"), "MLP hidden-layer nonlinearity",
+               **_MODEL),
     opt.integer("filters", 64, "Conv-4 channels", maximum=_MAX_WIDTH, **_MODEL),
     opt.choice("norm", "batch", NORMS, "Conv-4 normalisation: batch (transductive, as the MAML "
                "code) | none | support (support-set statistics only)", **_MODEL),

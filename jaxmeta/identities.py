@@ -51,7 +51,7 @@ import numpy as np
 
 from jaxmeta import checks
 from jaxmeta.errors import ConfigError
-from jaxmeta.inner_loop import adapt
+from jaxmeta.inner_loop import UpdateRule, adapt
 from jaxmeta.types import Params, PyTree
 
 LossFn = Callable[[Params, PyTree], jax.Array]
@@ -73,8 +73,30 @@ class TaylorTerms(NamedTuple):
 # --------------------------------------------------------------------------- checks
 
 
+_SGD_ONLY = ("the identities hold for plain SGD with one scalar step size alpha (not for "
+             "per-parameter rates, Adam or any other update rule)")
+
+
 def _check_inner_lr(inner_lr):
-  """A positive finite scalar; a traced one (e.g. ``vmap`` over alphas) is let through."""
+  """A positive finite scalar; a traced one (e.g. ``vmap`` over alphas) is let through.
+
+  The expansions are those of plain SGD, ``theta - alpha g``: an
+  :class:`~jaxmeta.inner_loop.UpdateRule` (Adam, say) or a pytree of per-parameter rates
+  is refused, naming ``inner_lr``.
+
+  Example:
+    >>> import optax
+    >>> from jaxmeta.inner_loop import from_optax
+    >>> _check_inner_lr(from_optax(optax.adam(1e-3)))
+    Traceback (most recent call last):
+    ...
+    jaxmeta.errors.ConfigError: inner_lr: must be a positive finite scalar: the identities hold for plain SGD with one scalar step size alpha (not for per-parameter rates, Adam or any other update rule); got an UpdateRule
+  """
+  if isinstance(inner_lr, UpdateRule):
+    raise ConfigError("inner_lr", f"must be a positive finite scalar: {_SGD_ONLY}; got an UpdateRule")
+  if isinstance(inner_lr, (dict, list, tuple)):
+    raise ConfigError("inner_lr", f"must be a positive finite scalar: {_SGD_ONLY}; got a "
+                      f"{type(inner_lr).__name__}")
   if isinstance(inner_lr, bool):
     raise ConfigError("inner_lr", f"must be a positive scalar, got {inner_lr!r}")
   try:
@@ -83,7 +105,10 @@ def _check_inner_lr(inner_lr):
     return
   except (TypeError, ValueError):
     raise ConfigError("inner_lr", f"must be a positive scalar, got {inner_lr!r}") from None
-  if value.ndim != 0 or not np.isfinite(value) or value <= 0:
+  if value.ndim != 0:
+    raise ConfigError("inner_lr", f"must be a positive finite scalar: {_SGD_ONLY}; got an array "
+                      f"of shape {value.shape}")
+  if not np.isfinite(value) or value <= 0:
     raise ConfigError("inner_lr", f"must be a positive finite scalar, got {inner_lr!r}")
 
 

@@ -14,7 +14,9 @@ on; they are deliberately not exported as ``jaxmeta.sgd``, which would read like
 * :func:`sgd` -- ``theta - lr * grad`` (MAML eq. 1), ``lr`` a scalar or a params-shaped
   pytree of per-parameter rates (Meta-SGD, Li et al. 2017 eq. 3: ``theta - alpha o grad``);
 * :func:`masked` -- another rule applied to some leaves, the others left unchanged;
-* :func:`from_optax` -- an optax ``GradientTransformation`` as an inner rule.
+* :func:`from_optax` -- an optax ``GradientTransformation`` as an inner rule (its state,
+  e.g. Adam's moments, created fresh by :func:`adapt` for every task);
+* :func:`named` -- the rule ``--inner-optimizer`` names (``sgd`` or ``adam``).
 
 A learned rule (e.g. an LSTM meta-learner) is an :class:`UpdateRule` whose functions close
 over its meta-parameters; ``jax.grad`` of anything computed from :func:`adapt`'s result
@@ -35,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxmeta.errors import ConfigError
 from jaxmeta.types import Params, PyTree
 
 LossFn = Callable[[Params, PyTree], jax.Array]
@@ -159,6 +162,37 @@ def from_optax(optimizer) -> UpdateRule:
     return optax.apply_updates(params, updates), new_state
 
   return UpdateRule(optimizer.init, update)
+
+
+# The inner optimizers a run can name (``--inner-optimizer``); :func:`named` builds them.
+INNER_OPTIMIZERS = ("sgd", "adam")
+
+
+def named(name: str, lr, *, beta1: float = 0.9, beta2: float = 0.999,
+          eps_root: float = 0.0) -> UpdateRule:
+  """The rule ``--inner-optimizer`` names: ``sgd(lr)``, or Adam as an optax transformation.
+
+  ``"sgd"`` is exactly :func:`sgd` (``beta1``, ``beta2`` and ``eps_root`` unused);
+  ``"adam"`` is ``from_optax(optax.adam(lr, b1=beta1, b2=beta2, eps_root=eps_root))``, its
+  moments created fresh by :func:`adapt` for every task. ``eps_root > 0`` keeps Adam's
+  ``sqrt(v)`` differentiable where a gradient entry is exactly zero (``v = 0``): second-order
+  MAML through Adam otherwise gets ``0 * inf = nan`` there (a dead ReLU unit is enough).
+
+  Raises:
+    ConfigError: an unknown name (naming ``inner_optimizer``).
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> loss = lambda w, b: jnp.sum((w - b) ** 2)
+    >>> w, _ = adapt(loss, jnp.zeros(1), jnp.ones(1), update=named("adam", 0.1), steps=1)
+    >>> round(float(w[0]), 6)     # Adam's first step is lr * sign(g)
+    0.1
+  """
+  if name == "sgd":
+    return sgd(lr)
+  if name == "adam":
+    return from_optax(optax.adam(lr, b1=beta1, b2=beta2, eps_root=eps_root))
+  raise ConfigError("inner_optimizer", f"must be one of {', '.join(INNER_OPTIMIZERS)}, got {name!r}")
 
 
 def sgd_step(loss_fn: LossFn, params: Params, batch: PyTree, lr, first_order: bool = False):

@@ -67,6 +67,15 @@ _GBML_OMNIGLOT = dict(task="omniglot", model="conv4", split="small-sets", rotati
                       outer_lr=1e-3, steps=60000, steps_per_call=50, log_every=500,
                       eval_tasks=600, eval_query=15)
 
+# The LSTM meta-learner (Ravi & Larochelle 2017 sec. 4, and the authors' code): the Conv-4
+# learner with 32 filters, batch norm and 2x2 max-pools (conv4-pool), 5-way, 15 queries per
+# class; T = 12 updates at 1-shot (batches of 5), 8 at 5-shot (batches of 25), i.e. the whole
+# support set at every update; Adam 1e-3, gradients clipped to global norm 0.25, one task
+# per meta-step (the authors' code). Evaluated after the same T updates on 600 tasks.
+_META_LSTM = dict(algo="meta-lstm", model="conv4-pool", filters=32, norm="batch", ways=5,
+                  query=15, meta_batch_size=1, optimizer="adam", outer_lr=1e-3, clip_norm=0.25,
+                  eval_query=15, eval_tasks=600)
+
 _ENTRIES = (
     # ---- Sinusoid regression (Finn et al. 2017 sec. 5.1) ----
     Preset(
@@ -91,6 +100,24 @@ _ENTRIES = (
         description="Reptile, 5 inner SGD steps, otherwise the maml-sinusoid settings",
         values=dict(task="sinusoid", algo="reptile", shots=10, query=10, inner_lr=0.01,
                     inner_steps=5, meta_batch_size=25, outer_lr=1e-3, steps=70000)),
+    # The Reptile blog post's sinusoid demo (J. Schulman's gist reptile-sinewaves-demo.py):
+    # MLP 1-64-64-1 tanh, one task per meta-step, one pass of SGD at 0.02 over the task's 50
+    # points in mini-batches of 10 (5 steps), W - theta scaled by an outer step 0.1 annealed
+    # linearly to 0 over 30000 steps: outer SGD at 0.1 * 0.02 = 0.002 on (theta - W) / alpha.
+    # Evaluated on 10 points, curves to 32 steps (the gist plots every 8). Deviations: the
+    # gist's 50 inputs are a fixed grid on [-5, 5] and its phase is uniform on [0, 2 pi); the
+    # task here draws 50 uniform inputs and the MAML paper's phase range [0, pi].
+    Preset(
+        name="reptile-sinusoid-gist",
+        paper="Nichol, Achiam & Schulman 2018, On First-Order Meta-Learning Algorithms",
+        table="no paper row: the sinusoid demo of the Reptile blog post (reptile-sinewaves-demo.py)",
+        description="Reptile sinusoid demo: MLP 64-64 tanh, SGD 0.02 on batches of 10 of 50 points, "
+                    "outer step 0.1 -> 0, 30k steps",
+        values=dict(task="sinusoid", algo="reptile", model="mlp", hidden=(64, 64),
+                    activation="tanh", shots=50, query=10, inner_optimizer="sgd", inner_lr=0.02,
+                    inner_steps=5, inner_batch=10, meta_batch_size=1, optimizer="sgd",
+                    outer_lr=0.002, outer_schedule="linear", steps=30000, eval_shots=10,
+                    eval_steps=(0, 1, 8, 32))),
     Preset(
         name="pretrained-sinusoid",
         paper="Finn et al. 2017, MAML",
@@ -570,6 +597,113 @@ _ENTRIES = (
         values=dict(_GBML_OMNIGLOT, algo="reptile", ways=5, shots=5, query=5, inner_lr=0.1,
                     inner_steps=5, meta_batch_size=5, steps=100000, eval_shots=5,
                     eval_steps=(0, 5, 50))),
+    # Reptile as published (Nichol et al. 2018 app. A; the supervised-reptile README's
+    # commands): the 1200-character split with rotated training classes, 10 training shots
+    # per class (--train-shots 10) whatever the test K, inner Adam (lr 0.001, beta1 0) for 5
+    # steps on mini-batches of 10 of the 50 support examples (one pass), meta-batch 5, meta
+    # step epsilon 1 annealed linearly to 0 over 100k steps: outer SGD at epsilon * alpha =
+    # 0.001 on the pseudo-gradient (theta - W) / alpha (jaxmeta/algorithms/reptile.py).
+    # Evaluation: 50 Adam steps on batches of 5 support examples, 1 query per class
+    # (transductive: batch norm over the 5 queries, as --transductive), 10000 tasks.
+    # Deviations: the inner Adam's moments start fresh for every task, in training and at
+    # test (supervised-reptile resets only the model weights, so its Adam moments carry
+    # over from task to task during training); the -nontransductive variants normalise with
+    # the support set's statistics alone (the reference code's batch is the support set
+    # plus the one query example).
+    Preset(
+        name="reptile-omniglot-5w1s-published",
+        paper="Nichol, Achiam & Schulman 2018, On First-Order Meta-Learning Algorithms",
+        table="Table 2 / supervised-reptile README (Omniglot 5-way 1-shot 97.68 % transductive / "
+              "5-shot 99.48 %)",
+        description="Reptile as published: 5-way 1-shot, inner Adam 0.001 beta1 0, 5 steps on "
+                    "batches of 10 of 10 shots, meta step 1 -> 0, 100k steps, transductive",
+        values=dict(_GBML_OMNIGLOT, algo="reptile", split="reptile", rotation="classes", ways=5,
+                    shots=10, query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0,
+                    inner_beta2=0.999, inner_steps=5, inner_batch=10, meta_batch_size=5,
+                    optimizer="sgd", outer_lr=0.001, outer_schedule="linear", steps=100000,
+                    norm="batch", eval_shots=1, eval_query=1, eval_steps=(0, 50),
+                    eval_inner_batch=5, eval_tasks=10000)),
+    Preset(
+        name="reptile-omniglot-5w5s-published",
+        paper="Nichol, Achiam & Schulman 2018, On First-Order Meta-Learning Algorithms",
+        table="Table 2 / supervised-reptile README (Omniglot 5-way 1-shot 97.68 % transductive / "
+              "5-shot 99.48 %)",
+        description="Reptile as published: 5-way 5-shot, inner Adam 0.001 beta1 0, 5 steps on "
+                    "batches of 10 of 10 shots, meta step 1 -> 0, 100k steps, transductive",
+        values=dict(_GBML_OMNIGLOT, algo="reptile", split="reptile", rotation="classes", ways=5,
+                    shots=10, query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0,
+                    inner_beta2=0.999, inner_steps=5, inner_batch=10, meta_batch_size=5,
+                    optimizer="sgd", outer_lr=0.001, outer_schedule="linear", steps=100000,
+                    norm="batch", eval_shots=5, eval_query=1, eval_steps=(0, 50),
+                    eval_inner_batch=5, eval_tasks=10000)),
+    Preset(
+        name="reptile-omniglot-5w1s-published-nontransductive",
+        paper="Nichol, Achiam & Schulman 2018, On First-Order Meta-Learning Algorithms",
+        table="Table 2, 'Reptile' row (Omniglot 5-way 1-shot 95.39 %, non-transductive)",
+        description="reptile-omniglot-5w1s-published evaluated with support-set batch-norm "
+                    "statistics (non-transductive)",
+        values=dict(_GBML_OMNIGLOT, algo="reptile", split="reptile", rotation="classes", ways=5,
+                    shots=10, query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0,
+                    inner_beta2=0.999, inner_steps=5, inner_batch=10, meta_batch_size=5,
+                    optimizer="sgd", outer_lr=0.001, outer_schedule="linear", steps=100000,
+                    norm="support", eval_shots=1, eval_query=1, eval_steps=(0, 50),
+                    eval_inner_batch=5, eval_tasks=10000)),
+    Preset(
+        name="reptile-omniglot-5w5s-published-nontransductive",
+        paper="Nichol, Achiam & Schulman 2018, On First-Order Meta-Learning Algorithms",
+        table="Table 2, 'Reptile' row (Omniglot 5-way 5-shot 98.90 %, non-transductive)",
+        description="reptile-omniglot-5w5s-published evaluated with support-set batch-norm "
+                    "statistics (non-transductive)",
+        values=dict(_GBML_OMNIGLOT, algo="reptile", split="reptile", rotation="classes", ways=5,
+                    shots=10, query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0,
+                    inner_beta2=0.999, inner_steps=5, inner_batch=10, meta_batch_size=5,
+                    optimizer="sgd", outer_lr=0.001, outer_schedule="linear", steps=100000,
+                    norm="support", eval_shots=5, eval_query=1, eval_steps=(0, 50),
+                    eval_inner_batch=5, eval_tasks=10000)),
+
+    # ---- The LSTM meta-learner (Ravi & Larochelle 2017) ----
+    # Omniglot: no paper row; small-sets protocol, steps sized for ~45 min on a 2-core CPU:
+    # 5w1s measured 1.6-1.75 meta-steps/s after compilation (steps 30-50 of a 60-step run,
+    # load average 2-4 on the shared 2 cores), so 4000 steps; 5w5s not measured, 3000 steps
+    # assumed (25 support images per update, 8 updates).
+    Preset(
+        name="meta-lstm-omniglot-5w1s",
+        paper="Ravi & Larochelle 2017, Optimization as a Model for Few-Shot Learning",
+        table="no paper row for Omniglot: sized for the small-sets protocol and a 2-core CPU",
+        description="LSTM meta-learner, Omniglot 5-way 1-shot: 12 updates on the support set, "
+                    "Adam 1e-3, clip 0.25, one task per step",
+        values=dict(_META_LSTM, task="omniglot", split="small-sets", rotation="classes", shots=1,
+                    meta_lstm_updates=12, eval_shots=1, eval_steps=(0, 12), steps=4000,
+                    steps_per_call=10, log_every=100)),
+    Preset(
+        name="meta-lstm-omniglot-5w5s",
+        paper="Ravi & Larochelle 2017, Optimization as a Model for Few-Shot Learning",
+        table="no paper row for Omniglot: sized for the small-sets protocol and a 2-core CPU",
+        description="LSTM meta-learner, Omniglot 5-way 5-shot: 8 updates on the support set, "
+                    "Adam 1e-3, clip 0.25, one task per step",
+        values=dict(_META_LSTM, task="omniglot", split="small-sets", rotation="classes", shots=5,
+                    meta_lstm_updates=8, eval_shots=5, eval_steps=(0, 8), steps=3000,
+                    steps_per_call=10, log_every=100)),
+    # mini-ImageNet: the paper's settings, 84x84, 75000 episodes (nEpisode of the authors'
+    # mini-ImageNet configs).
+    Preset(
+        name="meta-lstm-miniimagenet-5w1s",
+        paper="Ravi & Larochelle 2017, Optimization as a Model for Few-Shot Learning",
+        table="Table 1 (mini-ImageNet 5-way 1-shot 43.44 %, 5-shot 60.60 %)",
+        description="LSTM meta-learner, mini-ImageNet 5-way 1-shot: 12 updates, Adam 1e-3, "
+                    "clip 0.25, 75k episodes",
+        values=dict(_META_LSTM, task="mini-imagenet", image_size=84, rotation="none", shots=1,
+                    meta_lstm_updates=12, eval_shots=1, eval_steps=(0, 12), steps=75000,
+                    steps_per_call=10, log_every=100)),
+    Preset(
+        name="meta-lstm-miniimagenet-5w5s",
+        paper="Ravi & Larochelle 2017, Optimization as a Model for Few-Shot Learning",
+        table="Table 1 (mini-ImageNet 5-way 1-shot 43.44 %, 5-shot 60.60 %)",
+        description="LSTM meta-learner, mini-ImageNet 5-way 5-shot: 8 updates, Adam 1e-3, "
+                    "clip 0.25, 75k episodes",
+        values=dict(_META_LSTM, task="mini-imagenet", image_size=84, rotation="none", shots=5,
+                    meta_lstm_updates=8, eval_shots=5, eval_steps=(0, 8), steps=75000,
+                    steps_per_call=10, log_every=100)),
 )
 
 # Name -> preset, in the order above (sinusoid, metric Omniglot, lake-small, metric

@@ -38,6 +38,7 @@ METHOD_MODULES = (
     "relation",
     "siamese",
     "embedding_nn",
+    "meta_lstm",
 )
 
 
@@ -138,8 +139,10 @@ def _conv4(stride: int, pool: bool, readout: str, pool_layers=None):
 
 # (config, task) -> flax module
 MODELS: dict[str, Registration] = _table(
-    Registration("mlp", lambda config, task: models.MLP(tuple(config.hidden), task.output_size),
-                 reads=("hidden",), description="MLP, ReLU hidden layers"),
+    Registration("mlp", lambda config, task: models.MLP(
+                     tuple(config.hidden), task.output_size,
+                     activation=getattr(config, "activation", "relu")),
+                 reads=("hidden", "activation"), description="MLP, ReLU (or tanh) hidden layers"),
     Registration("conv4", _conv4(2, False, "mean"), reads=_CONV,
                  description="MAML's Omniglot Conv-4: stride-2 convs, no pooling, features "
                              "averaged over space"),
@@ -158,6 +161,11 @@ MODELS: dict[str, Registration] = _table(
 
 # --------------------------------------------------------------------------- optimizers
 OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
+# --outer-schedule: the outer learning rate as a function of the step, from (outer_lr, steps).
+OUTER_SCHEDULES = {
+    "constant": lambda lr, steps: lr,
+    "linear": lambda lr, steps: optax.linear_schedule(lr, 0.0, steps),
+}
 
 
 def build_task(config, split: str = "train", for_eval: bool = False):
@@ -178,7 +186,31 @@ def build_algorithm(config, task):
 
 
 def build_optimizer(config) -> optax.GradientTransformation:
-  return OPTIMIZERS[config.optimizer](config.outer_lr)
+  """The outer optimizer: ``--optimizer`` at ``--outer-lr``, on ``--outer-schedule``.
+
+  ``constant`` passes the number itself (the optimizer of every run before schedules
+  existed, bit-identical). ``linear`` anneals the rate linearly from ``outer_lr`` at step 0
+  to 0 at step ``steps`` (``optax.linear_schedule``; Reptile's meta step size, Nichol et al.
+  2018). The schedule reads the step from the optimizer state's own count, which the
+  checkpoint holds, so a resumed run continues it where it stopped. ``steps`` may change
+  on resume: raising it stretches the rest of a linear schedule (the rate at step ``s`` is
+  then ``outer_lr * (1 - s / new_steps)``, a jump up from where the old schedule was), and
+  the run ends at 0 at the new ``steps``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> from jaxmeta.config import Config
+    >>> opt = build_optimizer(Config(optimizer="sgd", outer_lr=1.0, outer_schedule="linear", steps=4))
+    >>> state = opt.init(jnp.zeros(()))
+    >>> steps = []
+    >>> for _ in range(4):
+    ...   update, state = opt.update(jnp.ones(()), state)
+    ...   steps.append(float(-update))
+    >>> steps
+    [1.0, 0.75, 0.5, 0.25]
+  """
+  schedule = OUTER_SCHEDULES[getattr(config, "outer_schedule", "constant")]
+  return OPTIMIZERS[config.optimizer](schedule(config.outer_lr, config.steps))
 
 
 def names():

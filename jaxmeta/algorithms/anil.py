@@ -4,11 +4,11 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxmeta.algorithms.common import (adaptation_curve, check_flag, check_inner_lr,
-                                      check_inner_steps, check_model, check_task, model_init,
-                                      pre_adaptation_loss)
+from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, adaptation_curve, check_flag,
+                                      check_inner_lr, check_inner_steps, check_model, check_task,
+                                      check_update, inner_rule, model_init, pre_adaptation_loss)
 from jaxmeta.errors import ConfigError
-from jaxmeta.inner_loop import adapt, sgd
+from jaxmeta.inner_loop import UpdateRule, adapt, sgd
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
@@ -25,7 +25,8 @@ def _linear(head, features):
 
 
 def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
-         inner_steps: int = 1, first_order: bool = False, remat: bool = False) -> Algorithm:
+         inner_steps: int = 1, first_order: bool = False, remat: bool = False,
+         update: UpdateRule | None = None) -> Algorithm:
   """MAML whose inner loop adapts only the final linear layer (the "head").
 
   The body is applied once per task (its output does not change during adaptation);
@@ -43,10 +44,13 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
       ``nn.Dense`` named ``"head"`` and that returns features when ``output_size=None``
       (:class:`~jaxmeta.models.Conv4`).
     task: supplies ``loss`` and ``metric``.
-    inner_lr: alpha, a positive finite number.
+    inner_lr: alpha, a positive finite number (the rule is ``sgd(inner_lr)`` unless
+      ``update`` is given).
     inner_steps: k >= 0 during meta-training.
     first_order: drop second-order terms.
     remat: rematerialise inner steps in the backward pass.
+    update: an :class:`~jaxmeta.inner_loop.UpdateRule` for the head's adaptation in place of
+      ``sgd(inner_lr)`` (its state covers the head only, fresh per task).
 
   Returns:
     An :class:`~jaxmeta.types.Algorithm`; evaluation also adapts only the head.
@@ -72,6 +76,7 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   inner_steps = check_inner_steps(inner_steps)
   first_order = check_flag("first_order", first_order)
   remat = check_flag("remat", remat)
+  update = check_update(update)
   if not hasattr(model, "output_size") or getattr(model, "output_size") is None:
     raise ConfigError("model", "ANIL needs a model with a linear head (output_size set), "
                       "e.g. conv4 or conv4-pool")
@@ -97,7 +102,8 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     return fs, fq
 
   head_loss = lambda head, batch: task.loss(_linear(head, batch[0]), batch[1])
-  rule = sgd(inner_lr)   # the head's theta - alpha grad L_s(theta) (MAML eq. 1)
+  # the head's theta - alpha grad L_s(theta) (MAML eq. 1), unless another rule is given
+  rule = sgd(inner_lr) if update is None else update
 
   def query_loss_after_adaptation(params, episode: Episode):
     body_params, head = _split(params)
@@ -124,9 +130,9 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
 
 def _from_config(config, model, task) -> Algorithm:
   return anil(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-              remat=config.remat)
+              remat=config.remat, update=inner_rule(config, differentiated=True))
 
 
 REGISTRATION = Registration(
-    "anil", _from_config, reads=("inner_lr", "inner_steps", "remat"),
+    "anil", _from_config, reads=("inner_lr", "inner_steps", "remat") + INNER_OPTIMIZER_OPTIONS,
     description="ANIL (Raghu et al. 2020): MAML adapting only the head.")

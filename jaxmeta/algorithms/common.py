@@ -5,7 +5,9 @@ a flax model, the query loss after adaptation, and THE evaluation by adaptation,
 The methods differ only in the rule they hand to :func:`~jaxmeta.inner_loop.adapt`:
 ``sgd(inner_lr)`` (MAML, FOMAML, Reptile, pretrained), ``sgd(alpha)`` with learned
 per-parameter ``alpha`` (Meta-SGD), ``sgd(inner_lr)`` on the head's weights over the
-body's features (ANIL).
+body's features (ANIL). Every method but Meta-SGD also takes ``update=``, any
+:class:`~jaxmeta.inner_loop.UpdateRule` in place of ``sgd(inner_lr)``; from a run config
+the rule is :func:`inner_rule` (``--inner-optimizer sgd|adam``).
 
 The factories check their arguments with the ``check_*`` functions here before building
 anything, raising :class:`~jaxmeta.errors.ConfigError` named after the argument, and
@@ -28,7 +30,7 @@ import numpy as np
 
 from jaxmeta import checks
 from jaxmeta.errors import ConfigError
-from jaxmeta.inner_loop import LossFn, UpdateRule, adapt
+from jaxmeta.inner_loop import LossFn, UpdateRule, adapt, named
 from jaxmeta.models.conv import Conv4
 from jaxmeta.models.koch import KochNet
 from jaxmeta.types import Episode, Params, PyTree, TaskDistribution
@@ -71,6 +73,44 @@ def check_inner_lr(value, name: str = "inner_lr"):
 def check_inner_steps(value, name: str = "inner_steps") -> int:
   """A non-negative int (0: no adaptation); static, so never a traced value."""
   return checks.integer(name, value, minimum=0)
+
+
+def check_update(value, name: str = "update") -> Optional[UpdateRule]:
+  """``None`` (the method's SGD rule) or a :class:`~jaxmeta.inner_loop.UpdateRule`."""
+  if value is not None and not isinstance(value, UpdateRule):
+    raise ConfigError(name, f"must be a jaxmeta.inner_loop.UpdateRule (wrap an optax optimizer "
+                      f"with jaxmeta.inner_loop.from_optax), got {type(value).__name__}")
+  return value
+
+
+# The options of the inner optimizer a run names; the methods that build their inner rule
+# from the config list them in their ``Registration.reads``.
+INNER_OPTIMIZER_OPTIONS = ("inner_optimizer", "inner_beta1", "inner_beta2")
+# Adam's eps_root when the meta-gradient is differentiated through the inner loop (MAML,
+# ANIL): keeps d sqrt(v) finite where a gradient entry is exactly zero.
+DIFFERENTIATED_ADAM_EPS_ROOT = 1e-8
+
+
+def inner_rule(config, *, differentiated: bool = False) -> UpdateRule:
+  """The inner :class:`~jaxmeta.inner_loop.UpdateRule` a run names: ``--inner-optimizer``
+  with ``--inner-lr`` (and ``--inner-beta1``, ``--inner-beta2`` for Adam).
+
+  ``sgd`` gives ``jaxmeta.inner_loop.sgd(inner_lr)``, the rule of every method before
+  ``--inner-optimizer`` existed (bit-identical). ``adam`` gives
+  ``from_optax(optax.adam(inner_lr, b1=inner_beta1, b2=inner_beta2))``, with
+  ``eps_root=1e-8`` when ``differentiated`` (second-order MAML / ANIL: see
+  :func:`jaxmeta.inner_loop.named`). A config written before these options existed reads
+  as SGD.
+
+  Example:
+    >>> from jaxmeta.config import Config
+    >>> rule = inner_rule(Config(inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0))
+    >>> type(rule).__name__
+    'UpdateRule'
+  """
+  return named(getattr(config, "inner_optimizer", "sgd"), config.inner_lr,
+               beta1=getattr(config, "inner_beta1", 0.9), beta2=getattr(config, "inner_beta2", 0.999),
+               eps_root=DIFFERENTIATED_ADAM_EPS_ROOT if differentiated else 0.0)
 
 
 def check_flag(name: str, value) -> bool:

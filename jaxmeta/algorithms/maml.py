@@ -4,16 +4,17 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
-from jaxmeta.algorithms.common import (adapted_query_loss, check_flag, check_inner_lr,
-                                      check_inner_steps, check_model, check_task, finetune_curve,
-                                      model_init)
-from jaxmeta.inner_loop import sgd
+from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, adapted_query_loss, check_flag,
+                                      check_inner_lr, check_inner_steps, check_model, check_task,
+                                      check_update, finetune_curve, inner_rule, model_init)
+from jaxmeta.inner_loop import UpdateRule, sgd
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
 
 def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
-         inner_steps: int = 1, first_order: bool = False, remat: bool = False) -> Algorithm:
+         inner_steps: int = 1, first_order: bool = False, remat: bool = False,
+         update: UpdateRule | None = None) -> Algorithm:
   """Model-Agnostic Meta-Learning.
 
   Per task: ``theta' = adapt(theta, support)`` with ``inner_steps`` steps of the update
@@ -27,13 +28,24 @@ def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   ``grad L_q(theta)`` (the empty product of ``I - alpha H_i`` is the identity), MAML and
   FOMAML alike; ``pre_adaptation_loss`` is then the support loss at ``theta``.
 
+  Any other inner rule is a value: ``maml(model, task, update=from_optax(optax.adam(1e-3)))``
+  adapts with Adam, its moments created fresh for every task by
+  :func:`~jaxmeta.inner_loop.adapt`, and the meta-gradient is still ``jax.grad`` through
+  the whole loop, Adam's state included (for second order through Adam, give it
+  ``eps_root > 0``, e.g. ``optax.adam(1e-3, eps_root=1e-8)``: see
+  :func:`jaxmeta.inner_loop.named`).
+
   Args:
     model: a flax module applied as ``model.apply(params, x)``.
     task: supplies ``loss`` and ``metric``.
-    inner_lr: alpha, the inner SGD step size: a positive finite number (or 0-d array).
+    inner_lr: alpha, the inner SGD step size: a positive finite number (or 0-d array);
+      the rule is ``sgd(inner_lr)`` unless ``update`` is given (then ``inner_lr`` is only
+      checked).
     inner_steps: k >= 0, inner steps during meta-training.
     first_order: FOMAML.
     remat: rematerialise each inner step in the backward pass (constant memory in k).
+    update: an :class:`~jaxmeta.inner_loop.UpdateRule` for the inner loop (training and
+      evaluation) in place of ``sgd(inner_lr)``.
 
   Returns:
     An :class:`~jaxmeta.types.Algorithm`; its ``init`` checks that the model takes the
@@ -59,7 +71,9 @@ def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   inner_steps = check_inner_steps(inner_steps)
   first_order = check_flag("first_order", first_order)
   remat = check_flag("remat", remat)
-  rule = sgd(inner_lr)   # theta - alpha grad L_s(theta) (MAML eq. 1)
+  update = check_update(update)
+  # theta - alpha grad L_s(theta) (MAML eq. 1), unless another rule is given
+  rule = sgd(inner_lr) if update is None else update
 
   def query_loss_after_adaptation(params, episode: Episode):
     return adapted_query_loss(model, task, params, episode, rule, steps=inner_steps,
@@ -85,11 +99,12 @@ def fomaml(model: nn.Module, task: TaskDistribution, **kwargs) -> Algorithm:
 def _from_config(first_order: bool):
   def build(config, model, task) -> Algorithm:
     return maml(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-                first_order=first_order, remat=config.remat)
+                first_order=first_order, remat=config.remat,
+                update=inner_rule(config, differentiated=not first_order))
   return build
 
 
-_READS = ("inner_lr", "inner_steps", "remat")
+_READS = ("inner_lr", "inner_steps", "remat") + INNER_OPTIMIZER_OPTIONS
 REGISTRATIONS = (
     Registration("maml", _from_config(False), reads=_READS,
                  description="MAML (Finn et al. 2017), second order through the inner loop."),

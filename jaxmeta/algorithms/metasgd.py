@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jaxmeta.algorithms.common import (adapted_query_loss, check_flag, check_inner_lr,
                                       check_inner_steps, check_model, check_task, finetune_curve,
                                       model_init)
+from jaxmeta.errors import ConfigError
 from jaxmeta.inner_loop import sgd
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
@@ -79,11 +80,15 @@ def metasgd(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
 
 
 def _from_config(config, model, task) -> Algorithm:
+  optimizer = getattr(config, "inner_optimizer", "sgd")
+  if optimizer != "sgd":
+    raise ConfigError("inner_optimizer", f"Meta-SGD's inner rule is SGD with its learned "
+                      f"per-parameter rates; got {optimizer!r} (use sgd, or another method)")
   return metasgd(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
                  remat=config.remat)
 
 
 REGISTRATION = Registration(
-    "metasgd", _from_config, reads=("inner_lr", "inner_steps", "remat"),
+    "metasgd", _from_config, reads=("inner_lr", "inner_steps", "remat", "inner_optimizer"),
     description="Meta-SGD (Li et al. 2017): learned per-parameter inner rates, initialised at "
                 "--inner-lr.")

@@ -5,14 +5,16 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.algorithms.common import (check_inner_lr, check_model, check_task, finetune_curve,
+from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, check_inner_lr, check_model,
+                                      check_task, check_update, finetune_curve, inner_rule,
                                       model_init, model_loss)
-from jaxmeta.inner_loop import sgd
+from jaxmeta.inner_loop import UpdateRule, sgd
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
 
-def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01) -> Algorithm:
+def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
+               update: UpdateRule | None = None) -> Algorithm:
   """Joint training on every task's points, then fine-tuning with SGD at test time.
 
   The training gradient is the plain loss gradient on the union of support and query
@@ -22,7 +24,9 @@ def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.
   Args:
     model: a flax module.
     task: supplies ``loss`` and ``metric``.
-    inner_lr: the fine-tuning step size, a positive finite number.
+    inner_lr: the fine-tuning step size, a positive finite number (the rule is
+      ``sgd(inner_lr)`` unless ``update`` is given).
+    update: an :class:`~jaxmeta.inner_loop.UpdateRule` to fine-tune with instead.
 
   Returns:
     An :class:`~jaxmeta.types.Algorithm`.
@@ -33,8 +37,9 @@ def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.
   check_model(model)
   check_task(task)
   inner_lr = check_inner_lr(inner_lr)
+  update = check_update(update)
   loss_fn = model_loss(model, task)
-  rule = sgd(inner_lr)
+  rule = sgd(inner_lr) if update is None else update
 
   def meta_grad(params, episode: Episode, key: jax.Array):
     del key
@@ -51,10 +56,10 @@ def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.
 
 
 def _from_config(config, model, task) -> Algorithm:
-  return pretrained(model, task, inner_lr=config.inner_lr)
+  return pretrained(model, task, inner_lr=config.inner_lr, update=inner_rule(config))
 
 
 REGISTRATION = Registration(
-    "pretrained", _from_config, reads=("inner_lr",),
+    "pretrained", _from_config, reads=("inner_lr",) + INNER_OPTIMIZER_OPTIONS,
     description="the MAML paper's baseline: one network trained on all tasks, fine-tuned with "
                 "SGD at test.")

@@ -1,19 +1,58 @@
 """Reptile (Nichol, Achiam & Schulman 2018)."""
 from __future__ import annotations
 
+from typing import Optional
+
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
-from jaxmeta.algorithms.common import (check_inner_lr, check_inner_steps, check_model,
-                                      check_task, finetune_curve, model_init, model_loss,
-                                      pre_adaptation_loss, query_batch, support_batch)
-from jaxmeta.inner_loop import adapt, sgd
+from jaxmeta import checks, options
+from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, check_inner_lr, check_inner_steps,
+                                      check_model, check_task, check_update, finetune_curve,
+                                      inner_rule, model_init, model_loss, pre_adaptation_loss,
+                                      query_batch, query_metric, support_batch)
+from jaxmeta.inner_loop import UpdateRule, adapt, sgd
 from jaxmeta.options import Registration
-from jaxmeta.types import Algorithm, Episode, TaskDistribution
+from jaxmeta.types import Algorithm, Episode, PyTree, TaskDistribution
+
+_MAX_EXAMPLES = 100_000
+
+
+def minibatches(key: jax.Array, batch: PyTree, size: int, steps: int) -> PyTree:
+  """``steps`` mini-batches of ``size`` examples of ``batch``, stacked on a new leading axis.
+
+  Drawn as supervised-reptile's ``_mini_batches`` (without replacement) draws them: the
+  examples in a random order, cut into consecutive batches; when they run out, a fresh
+  random order of all of them (a batch may straddle two passes). With ``steps * size`` a
+  multiple of the number of examples every example is used equally often; e.g. 50 support
+  examples, batches of 10 and 5 steps use each exactly once.
+
+  Args:
+    key: the randomness of the draw.
+    batch: a pytree whose leaves share a leading example axis of length ``n``.
+    size: examples per mini-batch (> 0; may exceed ``n``, examples then repeat).
+    steps: number of mini-batches (>= 0).
+
+  Returns:
+    ``batch`` with leaves of shape ``[steps, size, ...]``.
+
+  Example:
+    >>> import jax, jax.numpy as jnp
+    >>> b = minibatches(jax.random.key(0), jnp.arange(6), 3, 2)
+    >>> b.shape, sorted(b.reshape(-1).tolist())
+    ((2, 3), [0, 1, 2, 3, 4, 5])
+  """
+  n = jax.tree.leaves(batch)[0].shape[0]
+  passes = max(1, -(-steps * size // n))
+  orders = jax.vmap(lambda k: jax.random.permutation(k, n))(jax.random.split(key, passes))
+  index = orders.reshape(-1)[:steps * size].reshape(steps, size)
+  return jax.tree.map(lambda v: v[index], batch)
 
 
 def reptile(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
-            inner_steps: int = 5) -> Algorithm:
+            inner_steps: int = 5, update: UpdateRule | None = None,
+            inner_batch: Optional[int] = None, eval_inner_batch: Optional[int] = None) -> Algorithm:
   """Reptile: ``W = SGD(L_task, theta, k)``; the meta-"gradient" is ``(theta - W) / alpha``.
 
   That vector (the reference text's ``g_Reptile``) is handed to optax as a gradient, so
@@ -28,30 +67,71 @@ def reptile(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   what the definition gives; training then changes nothing (a control, not a method).
   The metrics are the query and support losses at ``theta``.
 
+  **Another inner rule** (``update=``, e.g. the paper's Adam, ``--inner-optimizer adam``):
+  ``W`` is then where that rule's ``k`` steps end (its state, e.g. Adam's moments, fresh
+  for every task), and the pseudo-gradient is still ``(theta - W) / inner_lr``: no longer
+  a sum of gradients (each Adam step is about ``inner_lr`` per coordinate whatever the
+  gradient's scale), but the same vector scaled by the constant ``1 / inner_lr``. The outer
+  step ``optax.sgd(epsilon * inner_lr)`` is therefore still exactly
+  ``theta <- theta + epsilon (W - theta)``: the published setting (Adam at 0.001, meta step
+  1 annealed to 0) is ``--optimizer sgd --outer-lr 0.001 --outer-schedule linear``. With
+  Adam as the outer optimizer the scale does not matter.
+
+  **Inner mini-batches** (``inner_batch``, the paper's ``--inner-batch``): each inner step
+  uses ``inner_batch`` support examples drawn with the key ``meta_grad`` is given
+  (:func:`minibatches`: without replacement, reshuffled after each pass), instead of the
+  whole support set; ``pre_adaptation_loss`` is then the loss on the first mini-batch.
+  ``eval_inner_batch`` does the same at evaluation with the evaluation key (the paper's
+  ``--eval-batch``). ``None``: the whole support set at every step.
+
   Args:
     model: a flax module.
     task: supplies ``loss`` and ``metric``.
-    inner_lr: alpha, the inner SGD step size, a positive finite number.
+    inner_lr: alpha, the inner SGD step size, a positive finite number; with ``update``,
+      the scale of the pseudo-gradient ``(theta - W) / inner_lr`` (give the rule's step).
     inner_steps: k >= 0.
+    update: an :class:`~jaxmeta.inner_loop.UpdateRule` in place of ``sgd(inner_lr)``.
+    inner_batch: examples per inner step during meta-training (``None``: all).
+    eval_inner_batch: examples per adaptation step at evaluation (``None``: all).
 
   Returns:
     An :class:`~jaxmeta.types.Algorithm`.
 
   Raises:
-    ConfigError: naming the bad argument (``inner_lr``, ``inner_steps``, ``model``, ...).
+    ConfigError: naming the bad argument (``inner_lr``, ``inner_steps``, ``inner_batch``,
+      ``update``, ``model``, ...).
+
+  Example:
+    >>> import jax, optax, jaxmeta
+    >>> from jaxmeta.inner_loop import from_optax
+    >>> task = jaxmeta.tasks.sinusoid(shots=10)
+    >>> algo = reptile(jaxmeta.models.MLP((8,), 1), task, inner_lr=0.001, inner_batch=5,
+    ...                update=from_optax(optax.adam(0.001, b1=0.0)))
+    >>> params = algo.init(jax.random.key(0), task.sample(jax.random.key(1)))
+    >>> grads, metrics = algo.meta_grad(params, task.sample(jax.random.key(2)), jax.random.key(3))
+    >>> sorted(metrics)
+    ['loss', 'pre_adaptation_loss']
   """
   check_model(model)
   check_task(task)
   inner_lr = check_inner_lr(inner_lr)
   inner_steps = check_inner_steps(inner_steps)
+  update = check_update(update)
+  if inner_batch is not None:
+    inner_batch = checks.integer("inner_batch", inner_batch, 1, _MAX_EXAMPLES)
+  if eval_inner_batch is not None:
+    eval_inner_batch = checks.integer("eval_inner_batch", eval_inner_batch, 1, _MAX_EXAMPLES)
   loss_fn = model_loss(model, task)
-  rule = sgd(inner_lr)
+  rule = sgd(inner_lr) if update is None else update
 
   def meta_grad(params, episode: Episode, key: jax.Array):
-    del key
     support = support_batch(episode)
-    adapted, losses = adapt(loss_fn, params, support, update=rule, steps=inner_steps,
-                            first_order=True)
+    if inner_batch is None:
+      adapted, losses = adapt(loss_fn, params, support, update=rule, steps=inner_steps,
+                              first_order=True)
+    else:
+      adapted, losses = adapt(loss_fn, params, minibatches(key, support, inner_batch, inner_steps),
+                              update=rule, per_step_batches=True, first_order=True)
     adapted = jax.lax.stop_gradient(adapted)
     grads = jax.tree.map(lambda p, w: (p - w) / inner_lr, params, adapted)
     query_loss = loss_fn(adapted, query_batch(model, episode))
@@ -59,16 +139,33 @@ def reptile(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
                    "pre_adaptation_loss": pre_adaptation_loss(losses, loss_fn, params, support)}
 
   def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
-    del key
-    return finetune_curve(model, task, params, episode, rule, num_steps)
+    if eval_inner_batch is None or num_steps == 0:
+      return finetune_curve(model, task, params, episode, rule, num_steps)
+    observe = query_metric(model, task, episode)
+    batches = minibatches(key, support_batch(episode), eval_inner_batch, num_steps)
+    adapted, (_, curve) = adapt(loss_fn, params, batches, update=rule, per_step_batches=True,
+                                first_order=True, observe=observe)
+    return jnp.concatenate([curve, observe(adapted)[None]])
 
   return Algorithm("reptile", model_init(model, task), meta_grad, evaluate)
 
 
 def _from_config(config, model, task) -> Algorithm:
-  return reptile(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps)
+  return reptile(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+                 update=inner_rule(config), inner_batch=getattr(config, "inner_batch", None),
+                 eval_inner_batch=getattr(config, "eval_inner_batch", None))
 
+
+OPTIONS = (
+    options.integer("inner_batch", None, "Reptile: support examples per inner step, drawn "
+                    "without replacement and reshuffled after each pass (the paper's "
+                    "--inner-batch; default: the whole support set at every step)",
+                    maximum=_MAX_EXAMPLES),
+    options.integer("eval_inner_batch", None, "Reptile: support examples per adaptation step "
+                    "at evaluation (the paper's --eval-batch; default: the whole support set)",
+                    maximum=_MAX_EXAMPLES, group="evaluation", resumable=True),
+)
 
 REGISTRATION = Registration(
-    "reptile", _from_config, reads=("inner_lr", "inner_steps"),
+    "reptile", _from_config, OPTIONS, reads=("inner_lr", "inner_steps") + INNER_OPTIMIZER_OPTIONS,
     description="Reptile (Nichol et al. 2018): k SGD steps, meta-gradient (theta - W) / alpha.")

@@ -126,14 +126,17 @@ def _open(url: str, timeout: float, deadline_at: Optional[float]):
 
   worker = threading.Thread(target=run, name="jaxmeta-download-open", daemon=True)
   worker.start()
-  worker.join(max(0.0, deadline_at - time.monotonic()))
-  with lock:
-    if "error" in box:
-      raise box["error"]
-    if "response" in box:
-      return box["response"]
-    box["abandoned"] = True
-    return None
+  outcome = (None, None)
+  try:
+    worker.join(max(0.0, deadline_at - time.monotonic()))
+  finally:  # also on Ctrl-C: a response that arrives later is closed
+    with lock:
+      outcome = (box.get("error"), box.get("response"))
+      box["abandoned"] = outcome == (None, None)
+  error, response = outcome
+  if error is not None:
+    raise error
+  return response
 
 
 def fetch(url: str, dest: Path, sha256: str, size: Optional[int] = None, *,
