@@ -33,19 +33,17 @@ def sign_text(minimum: Optional[int]) -> str:
 
 
 def int_range_text(minimum: Optional[int], maximum: Optional[int] = None) -> str:
-  """The integers ``minimum..maximum`` in words ("a positive integer")."""
-  if maximum is not None:
-    return f"an integer in {minimum}..{maximum}"
-  if minimum in (0, 1):
-    return f"a {sign_text(minimum)} integer"
-  return f"an integer {sign_text(minimum)}"
+  """The integers ``minimum..maximum`` in words ("a positive integer up to 100")."""
+  text = f"a {sign_text(minimum)} integer" if minimum in (0, 1) else f"an integer {sign_text(minimum)}"
+  return text if maximum is None else f"{text} up to {maximum}"
 
 
 def integer(name: str, value, minimum: Optional[int] = 1, maximum: Optional[int] = None) -> int:
   """``value`` as an int in ``minimum..maximum`` (either bound may be ``None``)."""
-  if not is_int(value) or (minimum is not None and value < minimum) \
-      or (maximum is not None and value > maximum):
-    raise ConfigError(name, f"must be {int_range_text(minimum, maximum)}, got {value!r}")
+  if not is_int(value) or (minimum is not None and value < minimum):
+    raise ConfigError(name, f"must be {int_range_text(minimum)}, got {value!r}")
+  if maximum is not None and value > maximum:
+    raise ConfigError(name, f"must be at most {maximum}, got {value!r}")
   return int(value)
 
 

@@ -25,8 +25,8 @@ def test_train_help_lists_every_option_with_default_and_allowed_values(capsys):
     assert option.flag in text, option.name
   assert "--task TASK task distribution (default: sinusoid; one of sinusoid, omniglot, mini-imagenet)" in text
   assert "--norm NORM" in text and "one of batch, none, support" in text
-  assert "--shots SHOTS K support examples (per class for classification) (default: 10; a positive integer)" in text
-  assert "--image-size IMAGE_SIZE resize images to this side (default: 28; an integer in 4..512)" in text
+  assert "--shots SHOTS K support examples (per class for classification) (default: 10; a positive integer up to 100000)" in text
+  assert "--image-size IMAGE_SIZE resize images to this side (default: 28; an integer >= 4 up to 512)" in text
   assert "--eval-steps EVAL_STEPS" in text and "comma-separated non-negative integers" in text
   assert "--steps STEPS" in text and "may change on resume" in text
   assert "--remat, --no-remat" in text
@@ -64,7 +64,12 @@ def _bad_value(option):
     return "-1.5"
   if option.kind == "ints":
     return "1,-3"
-  return "no:such:value" if option.check is not None else None
+  for candidate in ("no:such:value", __file__):   # a path check refuses a file
+    try:
+      option.validate(candidate)
+    except ConfigError:
+      return candidate
+  return None
 
 
 BAD = [(o.name, _bad_value(o)) for o in OPTIONS.values() if _bad_value(o) is not None]
