@@ -663,9 +663,8 @@ _ENTRIES = (
 
     # ---- The LSTM meta-learner (Ravi & Larochelle 2017) ----
     # Omniglot: no paper row; small-sets protocol, steps sized for ~45 min on a 2-core CPU:
-    # 5w1s measured 1.6-1.75 meta-steps/s after compilation (steps 30-50 of a 60-step run,
-    # load average 2-4 on the shared 2 cores), so 4000 steps; 5w5s not measured, 3000 steps
-    # assumed (25 support images per update, 8 updates).
+    # measured after compilation (steps 30-60 of 60-step runs, load average 2-4 on 2 shared
+    # cores) 1.6-1.75 meta-steps/s at 5w1s and 1.5-2.1 at 5w5s, so 4000 steps each.
     Preset(
         name="meta-lstm-omniglot-5w1s",
         paper="Ravi & Larochelle 2017, Optimization as a Model for Few-Shot Learning",
@@ -682,7 +681,7 @@ _ENTRIES = (
         description="LSTM meta-learner, Omniglot 5-way 5-shot: 8 updates on the support set, "
                     "Adam 1e-3, clip 0.25, one task per step",
         values=dict(_META_LSTM, task="omniglot", split="small-sets", rotation="classes", shots=5,
-                    meta_lstm_updates=8, eval_shots=5, eval_steps=(0, 8), steps=3000,
+                    meta_lstm_updates=8, eval_shots=5, eval_steps=(0, 8), steps=4000,
                     steps_per_call=10, log_every=100)),
     # mini-ImageNet: the paper's settings, 84x84, 75000 episodes (nEpisode of the authors'
     # mini-ImageNet configs).

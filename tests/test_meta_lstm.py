@@ -194,27 +194,27 @@ def test_clipping_and_remat():
 
 
 def test_meta_training_reduces_the_query_loss():
-  """300 meta-steps (10 tasks each) on sinusoids: the query MSE after 5 meta-LSTM updates,
-  on 100 fixed test tasks, falls well below its value at initialisation."""
+  """150 meta-steps (5 tasks each, Adam 3e-3) on sinusoids: the query MSE after 5 meta-LSTM
+  updates on 100 fixed test tasks falls from 5.09 at initialisation to about 3.0 (measured),
+  and the learned rule improves on theta_0 (about 3.48 before the updates)."""
   task = jaxmeta.tasks.sinusoid(shots=10, query=10)
   algo = meta_lstm(jaxmeta.models.MLP((40, 40), 1), task, meta_lstm_updates=5)
   opt = optax.adam(3e-3)
   state = jaxmeta.init_state(jax.random.key(0), task, algo, opt)
-  step = jaxmeta.make_train_step(task, algo, opt, meta_batch_size=10)
+  loop = jaxmeta.make_train_loop(task, algo, opt, 5, 50)
   test_keys = jax.random.split(jax.random.key(99), 100)
 
   @jax.jit
-  def test_loss(params):
-    def one(key):
-      episode = task.sample(key)
-      return algo.evaluate(params, episode, 5, key)[-1]
-    return jnp.mean(jax.vmap(one)(test_keys))
+  def curve(params):
+    return jnp.mean(jax.vmap(lambda k: algo.evaluate(params, task.sample(k), 5, k))(test_keys), 0)
 
-  before = float(test_loss(state.params))
-  for i in range(300):
-    state, _ = step(state, jax.random.fold_in(jax.random.key(1), i))
-  after = float(test_loss(state.params))
-  assert after < 0.5 * before, (before, after)
+  before = np.asarray(curve(state.params))
+  for _ in range(3):
+    state, metrics = loop(state, jax.random.key(1))
+  after = np.asarray(curve(state.params))
+  assert int(state.step) == 150 and np.all(np.isfinite(np.asarray(metrics["loss"])))
+  assert after[-1] < 0.7 * before[-1], (before, after)
+  assert after[-1] < 0.95 * after[0], after
 
 
 def test_cli_trains_and_evaluates_meta_lstm_on_sinusoids(tmp_path, capsys):
@@ -263,3 +263,51 @@ def test_the_omniglot_preset_refuses_a_learner_without_batch_norm(capsys, tmp_pa
   assert err.startswith("jaxmeta: error: --norm: ") and err.count("\n") == 1, err
   assert "batch norm" in err
   assert not work.exists()
+
+
+@pytest.mark.parametrize("name", ["meta-lstm-omniglot-5w1s", "meta-lstm-omniglot-5w5s",
+                                  "meta-lstm-miniimagenet-5w1s", "meta-lstm-miniimagenet-5w5s"])
+def test_presets_build_the_papers_learner_and_settings(name):
+  import types
+  from jaxmeta import registry
+  from jaxmeta.config import from_preset, validate
+  config = validate(from_preset(name))
+  shots = 1 if name.endswith("5w1s") else 5
+  assert (config.algo, config.ways, config.shots, config.query) == ("meta-lstm", 5, shots, 15)
+  assert config.meta_lstm_updates == (12 if shots == 1 else 8)
+  assert config.eval_steps == (0, config.meta_lstm_updates) and config.eval_shots == shots
+  assert (config.optimizer, config.outer_lr, config.clip_norm, config.meta_batch_size) == (
+      "adam", 1e-3, 0.25, 1)
+  task = types.SimpleNamespace(output_size=5, loss=lambda *a: 0.0, metric=lambda *a: 0.0)
+  model = registry.build_model(config, task)
+  assert isinstance(model, jaxmeta.models.Conv4)
+  learner = (model.filters, model.stride, model.pool, model.readout, model.norm, model.output_size)
+  assert learner == (32, 1, True, "flatten", "batch", 5)
+  assert registry.build_algorithm(config, task).name == "meta-lstm"
+
+
+def test_conv4_learner_batch_norm_in_training_support_statistics_at_evaluation():
+  """The same parameters serve norm="batch" (meta_grad) and norm="support" (evaluate): the
+  evaluation curve is that of the support-statistics model, a norm="batch" learner's."""
+  import types
+  from jaxmeta.algorithms.common import finetune_curve
+  from jaxmeta.types import Episode
+  x = jax.random.normal(jax.random.key(0), (80, 28, 28, 1))
+  y = jnp.tile(jnp.arange(5), 16)
+  episode = Episode(x[:5], y[:5], x[5:], y[5:])
+  task = types.SimpleNamespace(
+      output_size=5,
+      loss=lambda logits, y: jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y)),
+      metric=lambda logits, y: jnp.mean(jnp.argmax(logits, -1) == y))
+  model = jaxmeta.models.Conv4(filters=4, stride=1, pool=True, output_size=5)
+  algo = meta_lstm(model, task, meta_lstm_updates=2)
+  params = algo.init(jax.random.key(1), episode)
+  support_model = model.clone(norm="support")
+  assert (jax.tree.structure(support_model.init(jax.random.key(1), x[:5]))
+          == jax.tree.structure(params["model"]))
+  curve = algo.evaluate(params, episode, 2, jax.random.key(2))
+  expected = finetune_curve(support_model, task, params["model"], episode,
+                            meta_lstm_rule(params["meta_learner"]), 2)
+  np.testing.assert_allclose(curve, expected)
+  grads, metrics = algo.meta_grad(params, episode, jax.random.key(3))
+  assert np.isfinite(float(metrics["loss"])) and _norm(grads) <= 0.25 * (1 + 1e-5)

@@ -237,7 +237,13 @@ def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: in
     task: supplies ``loss`` and ``metric``.
     meta_lstm_updates: T >= 1, updates per training episode (12 at 1-shot, 8 at 5-shot).
     clip_norm: the global-norm bound on the per-task meta-gradient (0.25 in the paper).
-    remat: rematerialise each update in the backward pass (memory flat in T).
+    remat: rematerialise each update in the backward pass (passed to
+      :func:`~jaxmeta.inner_loop.adapt`): the activations of an update are not kept, only
+      the scan's carry: the learner's parameters and this rule's per-coordinate state
+      (h and c of 20 floats, f, i: 43 floats per learner parameter in all). Measured with
+      the 5-way Omniglot learner (28,357 parameters, 5 support + 75 query images): the
+      compiled meta-gradient's temporaries grow by 4.65 MiB per update with remat (that
+      carry), 31.7 MiB without; flat in T would need nested checkpointing in ``adapt``.
 
   Raises:
     ConfigError: naming the bad argument (``meta_lstm_updates``, ``clip_norm``, ``model``,
