@@ -142,7 +142,7 @@ def test_eval_lake_scores_a_metric_run_trained_5_way_on_20_way_runs(tmp_path):
   `jaxmeta eval-lake` on 20-way runs: a metric method has no fixed head, so any N scores."""
   workdir = tmp_path / "proto"
   assert cli.main(["train", "--task", "omniglot", "--algo", "protonet", "--model", "conv4-pool",
-                   "--filters", "4", "--image-size", "14", "--split", "lake-small", "--ways", "5",
+                   "--filters", "4", "--image-size", "16", "--split", "lake-small", "--ways", "5",
                    "--shots", "1", "--query", "1", "--meta-batch-size", "1", "--steps", "2",
                    "--steps-per-call", "1", "--eval-shots", "1", "--eval-query", "1",
                    "--eval-steps", "0", "--data-dir", str(DATA), "--cache-dir",
