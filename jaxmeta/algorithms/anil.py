@@ -8,7 +8,7 @@ from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, adaptation_curve
                                       check_inner_lr, check_inner_steps, check_model, check_task,
                                       check_update, inner_rule, model_init, pre_adaptation_loss)
 from jaxmeta.errors import ConfigError
-from jaxmeta.inner_loop import UpdateRule, adapt, sgd
+from jaxmeta.inner_loop import UpdateRule, adapt
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
@@ -76,7 +76,7 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   inner_steps = check_inner_steps(inner_steps)
   first_order = check_flag("first_order", first_order)
   remat = check_flag("remat", remat)
-  update = check_update(update)
+  rule = check_update(update, inner_lr)
   if not hasattr(model, "output_size") or getattr(model, "output_size") is None:
     raise ConfigError("model", "ANIL needs a model with a linear head (output_size set), "
                       "e.g. conv4 or conv4-pool")
@@ -102,8 +102,6 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     return fs, fq
 
   head_loss = lambda head, batch: task.loss(_linear(head, batch[0]), batch[1])
-  # the head's theta - alpha grad L_s(theta) (MAML eq. 1), unless another rule is given
-  rule = sgd(inner_lr) if update is None else update
 
   def query_loss_after_adaptation(params, episode: Episode):
     body_params, head = _split(params)

@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxmeta import checks
 from jaxmeta.errors import ConfigError
-from jaxmeta.inner_loop import LossFn, UpdateRule, adapt, named
+from jaxmeta.inner_loop import LossFn, UpdateRule, adapt, named, sgd
 from jaxmeta.models.conv import Conv4
 from jaxmeta.models.koch import KochNet
 from jaxmeta.types import Episode, Params, PyTree, TaskDistribution
@@ -75,9 +75,12 @@ def check_inner_steps(value, name: str = "inner_steps") -> int:
   return checks.integer(name, value, minimum=0)
 
 
-def check_update(value, name: str = "update") -> Optional[UpdateRule]:
-  """``None`` (the method's SGD rule) or a :class:`~jaxmeta.inner_loop.UpdateRule`."""
-  if value is not None and not isinstance(value, UpdateRule):
+def check_update(value, inner_lr, name: str = "update") -> UpdateRule:
+  """The inner rule of a method: ``value``, a :class:`~jaxmeta.inner_loop.UpdateRule`, or
+  for ``None`` plain SGD at ``inner_lr`` (``theta - alpha grad L_s(theta)``, MAML eq. 1)."""
+  if value is None:
+    return sgd(inner_lr)
+  if not isinstance(value, UpdateRule):
     raise ConfigError(name, f"must be a jaxmeta.inner_loop.UpdateRule (wrap an optax optimizer "
                       f"with jaxmeta.inner_loop.from_optax), got {type(value).__name__}")
   return value

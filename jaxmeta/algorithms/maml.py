@@ -7,7 +7,7 @@ import jax
 from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, adapted_query_loss, check_flag,
                                       check_inner_lr, check_inner_steps, check_model, check_task,
                                       check_update, finetune_curve, inner_rule, model_init)
-from jaxmeta.inner_loop import UpdateRule, sgd
+from jaxmeta.inner_loop import UpdateRule
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
@@ -71,9 +71,7 @@ def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   inner_steps = check_inner_steps(inner_steps)
   first_order = check_flag("first_order", first_order)
   remat = check_flag("remat", remat)
-  update = check_update(update)
-  # theta - alpha grad L_s(theta) (MAML eq. 1), unless another rule is given
-  rule = sgd(inner_lr) if update is None else update
+  rule = check_update(update, inner_lr)
 
   def query_loss_after_adaptation(params, episode: Episode):
     return adapted_query_loss(model, task, params, episode, rule, steps=inner_steps,

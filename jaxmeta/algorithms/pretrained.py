@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, check_inner_lr, check_model,
                                       check_task, check_update, finetune_curve, inner_rule,
                                       model_init, model_loss)
-from jaxmeta.inner_loop import UpdateRule, sgd
+from jaxmeta.inner_loop import UpdateRule
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
 
@@ -37,9 +37,8 @@ def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.
   check_model(model)
   check_task(task)
   inner_lr = check_inner_lr(inner_lr)
-  update = check_update(update)
+  rule = check_update(update, inner_lr)
   loss_fn = model_loss(model, task)
-  rule = sgd(inner_lr) if update is None else update
 
   def meta_grad(params, episode: Episode, key: jax.Array):
     del key

@@ -12,7 +12,7 @@ from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, check_inner_lr, 
                                       check_model, check_task, check_update, finetune_curve,
                                       inner_rule, model_init, model_loss, pre_adaptation_loss,
                                       query_batch, query_metric, support_batch)
-from jaxmeta.inner_loop import UpdateRule, adapt, sgd
+from jaxmeta.inner_loop import UpdateRule, adapt
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, PyTree, TaskDistribution
 
@@ -116,13 +116,12 @@ def reptile(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   check_task(task)
   inner_lr = check_inner_lr(inner_lr)
   inner_steps = check_inner_steps(inner_steps)
-  update = check_update(update)
+  rule = check_update(update, inner_lr)
   if inner_batch is not None:
     inner_batch = checks.integer("inner_batch", inner_batch, 1, _MAX_EXAMPLES)
   if eval_inner_batch is not None:
     eval_inner_batch = checks.integer("eval_inner_batch", eval_inner_batch, 1, _MAX_EXAMPLES)
   loss_fn = model_loss(model, task)
-  rule = sgd(inner_lr) if update is None else update
 
   def meta_grad(params, episode: Episode, key: jax.Array):
     support = support_batch(episode)
