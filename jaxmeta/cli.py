@@ -136,6 +136,10 @@ def _add_eval_args(p):
   p.add_argument("--num-tasks", dest="eval_tasks", type=int,
                  help="fresh tasks to evaluate (default: the run's)")
   p.add_argument("--seed", type=int, help="evaluation seed (default: the run's)")
+  p.add_argument("--inner-lr", type=float, help="step size of test-time SGD (methods that "
+                 "fine-tune at test; tune it with --split val)")
+  p.add_argument("--test-update", help="meta-lstm: learned (the meta-LSTM) | sgd (its learned "
+                 "initialisation with SGD at --inner-lr)")
   p.add_argument("--split", dest="eval_split", default="test", help="train | val | test (image tasks)")
   p.add_argument("--data-dir", help="where the data is now (default: the run's)")
   p.add_argument("--cache-dir", help="decoded-image cache (default: the run's)")
@@ -147,7 +151,8 @@ def cmd_eval(args) -> int:
   from jaxmeta.config import OPTIONS, validate
   checks.one_of("eval_split", args.eval_split, ("train", "val", "test"))
   changes = {k: getattr(args, k) for k in ("eval_shots", "eval_ways", "eval_query", "eval_steps",
-                                           "eval_tasks", "seed") if getattr(args, k) is not None}
+                                           "eval_tasks", "seed", "inner_lr", "test_update")
+             if getattr(args, k) is not None}
   for name, value in changes.items():   # before the run is loaded (and anything compiled)
     OPTIONS[name].validate(value)
   config, params = experiment.load_run(args.workdir, data_dir=args.data_dir,

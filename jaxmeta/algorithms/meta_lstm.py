@@ -34,7 +34,7 @@ from jaxmeta import checks, options
 from jaxmeta.algorithms.common import (adapted_query_loss, check_flag, check_model, check_task,
                                       finetune_curve, model_init)
 from jaxmeta.errors import ConfigError
-from jaxmeta.inner_loop import UpdateRule
+from jaxmeta.inner_loop import UpdateRule, sgd
 from jaxmeta.models.conv import Conv4
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, TaskDistribution
@@ -201,7 +201,8 @@ def _norm_modes(model: nn.Module):
 
 
 def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: int = 12,
-              clip_norm: float = 0.25, remat: bool = False) -> Algorithm:
+              clip_norm: float = 0.25, remat: bool = False,
+              test_update: UpdateRule | None = None) -> Algorithm:
   """Ravi & Larochelle 2017's LSTM meta-learner, with the learner's ``theta_0`` meta-learned.
 
   The meta-parameters are ``{"model": theta_0, "meta_learner": ...}`` (the learner's
@@ -244,6 +245,8 @@ def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: in
       the 5-way Omniglot learner (28,357 parameters, 5 support + 75 query images): the
       compiled meta-gradient's temporaries grow by 4.65 MiB per update with remat (that
       carry), 31.7 MiB without; flat in T would need nested checkpointing in ``adapt``.
+    test_update: evaluate with this rule from the learned ``theta_0`` instead of the
+      meta-LSTM (e.g. ``sgd(lr)``: the paper's "learned initialisation + SGD" comparison).
 
   Raises:
     ConfigError: naming the bad argument (``meta_lstm_updates``, ``clip_norm``, ``model``,
@@ -272,6 +275,8 @@ def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: in
     raise ConfigError("model", "the meta-LSTM's learner needs a classifier: a Conv4 with a "
                       "linear head (output_size) over flattened or averaged features, such "
                       "as conv4-pool")
+  if test_update is not None and not isinstance(test_update, UpdateRule):
+    raise ConfigError("test_update", f"must be an UpdateRule or None, got {test_update!r}")
   train_model, eval_model = _norm_modes(model)
   init_model = model_init(train_model, task)
 
@@ -293,8 +298,8 @@ def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: in
 
   def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
     del key
-    return finetune_curve(eval_model, task, params["model"], episode,
-                          meta_lstm_rule(params["meta_learner"]), num_steps)
+    rule = meta_lstm_rule(params["meta_learner"]) if test_update is None else test_update
+    return finetune_curve(eval_model, task, params["model"], episode, rule, num_steps)
 
   return Algorithm("meta-lstm", init, meta_grad, evaluate)
 
@@ -306,6 +311,9 @@ OPTIONS = (
     options.number("clip_norm", 0.25, "meta-LSTM: global-norm bound on each task's "
                    "meta-gradient (the paper's 0.25; the same as clipping the meta-batch's "
                    "at --meta-batch-size 1)"),
+    options.choice("test_update", "learned", ("learned", "sgd"), "meta-LSTM: the update rule "
+                   "at evaluation: learned (the meta-LSTM) or sgd (the learned initialisation "
+                   "with SGD at --inner-lr, the paper's comparison)", resumable=True),
 )
 
 
@@ -314,11 +322,12 @@ def _from_config(config, model, task) -> Algorithm:
     raise ConfigError("norm", "the meta-LSTM's learner has batch norm (Ravi & Larochelle "
                       "2017): use --norm batch (batch statistics in meta-training, the support "
                       "set's at evaluation)")
+  test_update = sgd(config.inner_lr) if config.test_update == "sgd" else None
   return meta_lstm(model, task, meta_lstm_updates=config.meta_lstm_updates,
-                   clip_norm=config.clip_norm, remat=config.remat)
+                   clip_norm=config.clip_norm, remat=config.remat, test_update=test_update)
 
 
 REGISTRATION = Registration(
-    "meta-lstm", _from_config, OPTIONS, reads=("norm", "remat"),
+    "meta-lstm", _from_config, OPTIONS, reads=("norm", "remat", "inner_lr"),
     description="Ravi & Larochelle 2017's LSTM meta-learner: a learned update rule whose cell "
                 "state is the learner's parameters, theta_0 learned too.")
