@@ -61,6 +61,10 @@ CORE_OPTIONS = (
     opt.integer("query", 10, "query examples (per class for classification)",
                 maximum=_MAX_EXAMPLES),
     opt.number("inner_lr", 0.01, "alpha, the inner-loop step size"),
+    opt.choice("inner_loss_scale", "mean", ("mean", "ways"), "the inner loss of MAML, FOMAML "
+               "and ANIL: mean (the support set's mean loss) | ways (N times it: the MAML "
+               "authors' per-example cross-entropy / K summed over the support set, the loss "
+               "their alpha steps on)"),
     opt.choice("inner_optimizer", "sgd", INNER_OPTIMIZERS, "the inner loop's optimizer, created "
                "fresh per task: sgd (theta - inner_lr grad, MAML eq. 1) | adam (optax.adam with "
                "--inner-lr, --inner-beta1, --inner-beta2; Reptile's published inner loop)"),

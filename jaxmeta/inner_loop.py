@@ -142,6 +142,33 @@ def masked(rule: UpdateRule, mask) -> UpdateRule:
   return UpdateRule(rule.init, update)
 
 
+def scaled_loss(rule: UpdateRule, factor) -> UpdateRule:
+  """``rule`` applied to the loss ``factor * L``: gradients and loss scaled before it sees them.
+
+  The MAML authors' inner loss is the per-example cross-entropy divided by K and summed
+  over the N K support examples (their ``utils.xent`` and ``tf.gradients``), i.e. N times
+  the mean that jaxmeta's tasks return; ``scaled_loss(sgd(alpha), N)`` takes their step
+  (for SGD the same as ``sgd(N * alpha)``; Adam is nearly invariant to the scale).
+
+  Args:
+    rule: the update rule.
+    factor: a positive number (a Python number, so the rule stays hashable-free and static).
+
+  Returns:
+    An :class:`UpdateRule` with the state of ``rule``.
+
+  Example:
+    >>> p, _ = scaled_loss(sgd(0.1), 5).update(1.0, (), 0.0, 2.0)
+    >>> round(float(p), 6)
+    -0.5
+  """
+  def update(grads, state, params, loss):
+    grads = jax.tree.map(lambda g: g * factor, grads)
+    return rule.update(grads, state, params, None if loss is None else loss * factor)
+
+  return UpdateRule(rule.init, update)
+
+
 def from_optax(optimizer) -> UpdateRule:
   """An optax ``GradientTransformation`` as an inner update rule.
 

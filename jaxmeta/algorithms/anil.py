@@ -128,9 +128,10 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
 
 def _from_config(config, model, task) -> Algorithm:
   return anil(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-              remat=config.remat, update=inner_rule(config, differentiated=True))
+              remat=config.remat, update=inner_rule(config, differentiated=True, task=task))
 
 
 REGISTRATION = Registration(
-    "anil", _from_config, reads=("inner_lr", "inner_steps", "remat") + INNER_OPTIMIZER_OPTIONS,
+    "anil", _from_config,
+    reads=("inner_lr", "inner_steps", "remat", "inner_loss_scale") + INNER_OPTIMIZER_OPTIONS,
     description="ANIL (Raghu et al. 2020): MAML adapting only the head.")

@@ -30,7 +30,7 @@ import numpy as np
 
 from jaxmeta import checks
 from jaxmeta.errors import ConfigError
-from jaxmeta.inner_loop import LossFn, UpdateRule, adapt, named, sgd
+from jaxmeta.inner_loop import LossFn, UpdateRule, adapt, named, scaled_loss, sgd
 from jaxmeta.models.conv import Conv4
 from jaxmeta.models.koch import KochNet
 from jaxmeta.types import Episode, Params, PyTree, TaskDistribution
@@ -94,7 +94,8 @@ INNER_OPTIMIZER_OPTIONS = ("inner_optimizer", "inner_beta1", "inner_beta2")
 DIFFERENTIATED_ADAM_EPS_ROOT = 1e-8
 
 
-def inner_rule(config, *, differentiated: bool = False) -> UpdateRule:
+def inner_rule(config, *, differentiated: bool = False,
+               task: Optional[TaskDistribution] = None) -> UpdateRule:
   """The inner :class:`~jaxmeta.inner_loop.UpdateRule` a run names: ``--inner-optimizer``
   with ``--inner-lr`` (and ``--inner-beta1``, ``--inner-beta2`` for Adam).
 
@@ -103,7 +104,9 @@ def inner_rule(config, *, differentiated: bool = False) -> UpdateRule:
   ``from_optax(optax.adam(inner_lr, b1=inner_beta1, b2=inner_beta2))``, with
   ``eps_root=1e-8`` when ``differentiated`` (second-order MAML / ANIL: see
   :func:`jaxmeta.inner_loop.named`). A config written before these options existed reads
-  as SGD.
+  as SGD. Given the ``task``, ``--inner-loss-scale ways`` steps on ``N`` times the mean
+  loss, ``N = task.output_size`` (:func:`jaxmeta.inner_loop.scaled_loss`, the MAML
+  authors' reduction).
 
   Example:
     >>> from jaxmeta.config import Config
@@ -111,9 +114,12 @@ def inner_rule(config, *, differentiated: bool = False) -> UpdateRule:
     >>> type(rule).__name__
     'UpdateRule'
   """
-  return named(getattr(config, "inner_optimizer", "sgd"), config.inner_lr,
+  rule = named(getattr(config, "inner_optimizer", "sgd"), config.inner_lr,
                beta1=getattr(config, "inner_beta1", 0.9), beta2=getattr(config, "inner_beta2", 0.999),
                eps_root=DIFFERENTIATED_ADAM_EPS_ROOT if differentiated else 0.0)
+  if task is not None and getattr(config, "inner_loss_scale", "mean") == "ways":
+    rule = scaled_loss(rule, task.output_size)
+  return rule
 
 
 def check_flag(name: str, value) -> bool:

@@ -98,11 +98,11 @@ def _from_config(first_order: bool):
   def build(config, model, task) -> Algorithm:
     return maml(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
                 first_order=first_order, remat=config.remat,
-                update=inner_rule(config, differentiated=not first_order))
+                update=inner_rule(config, differentiated=not first_order, task=task))
   return build
 
 
-_READS = ("inner_lr", "inner_steps", "remat") + INNER_OPTIMIZER_OPTIONS
+_READS = ("inner_lr", "inner_steps", "remat", "inner_loss_scale") + INNER_OPTIMIZER_OPTIONS
 REGISTRATIONS = (
     Registration("maml", _from_config(False), reads=_READS,
                  description="MAML (Finn et al. 2017), second order through the inner loop."),

@@ -1,0 +1,74 @@
+"""Behaviours of the authors' code that jaxmeta offers (benchmarks/RESULTS.md, "Differences
+from the authors' code"): each pinned by a value."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import jaxmeta
+from jaxmeta.algorithms.common import inner_rule
+from jaxmeta.config import Config
+from jaxmeta.inner_loop import scaled_loss, sgd
+from jaxmeta.presets import PRESETS
+
+
+def _classification(ways=4, shots=2, query=3, side=2):
+  rng = np.random.default_rng(0)
+  sy, qy = np.repeat(np.arange(ways), shots), np.repeat(np.arange(ways), query)
+  episode = jaxmeta.Episode(rng.normal(size=(ways * shots, side, side, 1)).astype(np.float32),
+                            sy.astype(np.int32),
+                            rng.normal(size=(ways * query, side, side, 1)).astype(np.float32),
+                            qy.astype(np.int32))
+  task = jaxmeta.TaskDistribution("toy", None,
+                                  lambda logits, y: jnp.mean(
+                                      optax.softmax_cross_entropy_with_integer_labels(logits, y)),
+                                  lambda logits, y: jnp.mean(jnp.argmax(logits, -1) == y),
+                                  "accuracy", ways)
+  return task, episode
+
+
+def test_authors_inner_loss_steps_n_times_the_mean():
+  # MAML's utils.xent: per-example cross-entropy / K, summed by tf.gradients over the N K
+  # support examples. Its gradient is N times the mean's, and the "ways" rule steps on it.
+  ways, shots, alpha = 4, 2, 0.4
+  task, episode = _classification(ways, shots)
+  model = jaxmeta.models.MLP((6,), ways)
+  params = model.init(jax.random.key(0), episode.support_x.reshape(ways * shots, -1))
+  x = episode.support_x.reshape(ways * shots, -1)
+  ce = lambda p: optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x),
+                                                                   episode.support_y)
+  authors = jax.grad(lambda p: jnp.sum(ce(p) / shots))(params)
+  mean = jax.grad(lambda p: jnp.mean(ce(p)))(params)
+  np.testing.assert_allclose(ravel_pytree(authors)[0], ways * ravel_pytree(mean)[0], rtol=1e-5)
+
+  rule = inner_rule(Config(inner_lr=alpha, inner_loss_scale="ways"), task=task)
+  stepped, _ = rule.update(mean, rule.init(params), params, jnp.mean(ce(params)))
+  expected = jax.tree.map(lambda p, g: p - alpha * g, params, authors)
+  np.testing.assert_allclose(ravel_pytree(stepped)[0], ravel_pytree(expected)[0], rtol=1e-5)
+  # The default is the mean: a step N times shorter.
+  default = inner_rule(Config(inner_lr=alpha), task=task)
+  short, _ = default.update(mean, default.init(params), params, None)
+  np.testing.assert_allclose(ravel_pytree(short)[0] - ravel_pytree(params)[0],
+                             (ravel_pytree(stepped)[0] - ravel_pytree(params)[0]) / ways,
+                             rtol=1e-4, atol=1e-7)
+
+
+def test_scaled_loss_is_sgd_at_a_scaled_rate_for_maml_meta_gradients():
+  task = jaxmeta.tasks.sinusoid(shots=5, query=5)
+  model = jaxmeta.models.MLP((8,), 1)
+  episode = task.sample(jax.random.key(1))
+  scaled = jaxmeta.algorithms.maml(model, task, inner_steps=2, update=scaled_loss(sgd(0.01), 3))
+  plain = jaxmeta.algorithms.maml(model, task, inner_steps=2, inner_lr=0.03)
+  params = plain.init(jax.random.key(0), episode)
+  g1, _ = scaled.meta_grad(params, episode, jax.random.key(2))
+  g2, _ = plain.meta_grad(params, episode, jax.random.key(2))
+  np.testing.assert_allclose(ravel_pytree(g1)[0], ravel_pytree(g2)[0], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["maml-omniglot-5w1s", "maml-omniglot-20w1s",
+                                  "fomaml-omniglot-5w1s", "anil-omniglot-5w1s",
+                                  "maml-miniimagenet-5w1s"])
+def test_presets_that_claim_the_paper_take_the_authors_step(name):
+  assert PRESETS[name].values["inner_loss_scale"] == "ways"
