@@ -71,6 +71,8 @@ _GBML_OMNIGLOT = dict(task="omniglot", model="conv4", split="small-sets", rotati
                       outer_lr=1e-3, steps=60000, steps_per_call=50, log_every=500,
                       eval_tasks=600, eval_query=15)
 
+_METASGD = dict(algo="metasgd", metasgd_init="uniform")
+
 # The LSTM meta-learner (Ravi & Larochelle 2017 sec. 4, and the authors' code): the Conv-4
 # learner with 32 filters, batch norm and 2x2 max-pools (conv4-pool), 5-way, 15 queries per
 # class; T = 12 updates at 1-shot (batches of 5), 8 at 5-shot (batches of 25), i.e. the whole
@@ -443,7 +445,8 @@ _ENTRIES = (
                     image_size=84, rotation="none", eval_shots=5, eval_steps=(0, 10))),
 
     # First-order MAML (Finn et al. 2017 sec. 5.2): the same settings, no second derivatives.
-    # Meta-SGD (Li et al. 2017): MAML's settings, per-parameter rates initialised at alpha.
+    # Meta-SGD (Li et al. 2017): MAML's settings, per-parameter rates drawn in [0.005, 0.1]
+    # as in the paper (sec. 4; --metasgd-init constant starts them all at alpha instead).
     # ANIL (Raghu et al. 2020): MAML's settings, only the head adapted.
     # Each entry below is the maml-<suffix> entry above with only `algo` changed.
     Preset(
@@ -459,7 +462,7 @@ _ENTRIES = (
         paper="Li et al. 2017, Meta-SGD",
         table="Table 2 (Omniglot 5-way 1-shot), run with MAML's settings",
         description="Meta-SGD, learned per-parameter alpha, maml-omniglot-5w1s settings",
-        values=dict(_GBML_OMNIGLOT, algo="metasgd", ways=5, shots=1, query=1, inner_lr=0.4,
+        values=dict(_GBML_OMNIGLOT, **_METASGD, ways=5, shots=1, query=1, inner_lr=0.4,
                     inner_steps=1, meta_batch_size=32, eval_shots=1, eval_steps=(0, 1, 3))),
     Preset(
         name="anil-omniglot-5w1s",
@@ -481,7 +484,7 @@ _ENTRIES = (
         paper="Li et al. 2017, Meta-SGD",
         table="Table 2 (Omniglot 5-way 5-shot), run with MAML's settings",
         description="Meta-SGD, learned per-parameter alpha, maml-omniglot-5w5s settings",
-        values=dict(_GBML_OMNIGLOT, algo="metasgd", ways=5, shots=5, query=5, inner_lr=0.4,
+        values=dict(_GBML_OMNIGLOT, **_METASGD, ways=5, shots=5, query=5, inner_lr=0.4,
                     inner_steps=1, meta_batch_size=32, eval_shots=5, eval_steps=(0, 1, 3))),
     Preset(
         name="anil-omniglot-5w5s",
@@ -503,7 +506,7 @@ _ENTRIES = (
         paper="Li et al. 2017, Meta-SGD",
         table="Table 2 (Omniglot 20-way 1-shot), run with MAML's settings",
         description="Meta-SGD, learned per-parameter alpha, maml-omniglot-20w1s settings",
-        values=dict(_GBML_OMNIGLOT, algo="metasgd", ways=20, shots=1, query=1, inner_lr=0.1,
+        values=dict(_GBML_OMNIGLOT, **_METASGD, ways=20, shots=1, query=1, inner_lr=0.1,
                     inner_steps=5, meta_batch_size=16, eval_shots=1, eval_steps=(0, 5))),
     Preset(
         name="anil-omniglot-20w1s",
@@ -525,7 +528,7 @@ _ENTRIES = (
         paper="Li et al. 2017, Meta-SGD",
         table="Table 2 (Omniglot 20-way 5-shot), run with MAML's settings",
         description="Meta-SGD, learned per-parameter alpha, maml-omniglot-20w5s settings",
-        values=dict(_GBML_OMNIGLOT, algo="metasgd", ways=20, shots=5, query=5, inner_lr=0.1,
+        values=dict(_GBML_OMNIGLOT, **_METASGD, ways=20, shots=5, query=5, inner_lr=0.1,
                     inner_steps=5, meta_batch_size=16, eval_shots=5, eval_steps=(0, 5))),
     Preset(
         name="anil-omniglot-20w5s",
@@ -547,7 +550,7 @@ _ENTRIES = (
         paper="Li et al. 2017, Meta-SGD",
         table="Table 3 (MiniImagenet 5-way 1-shot), run with MAML's settings",
         description="Meta-SGD, learned per-parameter alpha, maml-miniimagenet-5w1s settings",
-        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, algo="metasgd",
+        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, **_METASGD,
                     ways=5, shots=1, query=15, inner_lr=0.01, inner_steps=5, meta_batch_size=4,
                     image_size=84, rotation="none", eval_shots=1, eval_steps=(0, 10))),
     Preset(
@@ -571,7 +574,7 @@ _ENTRIES = (
         paper="Li et al. 2017, Meta-SGD",
         table="Table 3 (MiniImagenet 5-way 5-shot), run with MAML's settings",
         description="Meta-SGD, learned per-parameter alpha, maml-miniimagenet-5w5s settings",
-        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, algo="metasgd",
+        values=dict(_GBML_OMNIGLOT, task="mini-imagenet", model="conv4-pool", filters=32, **_METASGD,
                     ways=5, shots=5, query=15, inner_lr=0.01, inner_steps=5, meta_batch_size=2,
                     image_size=84, rotation="none", eval_shots=5, eval_steps=(0, 10))),
     Preset(

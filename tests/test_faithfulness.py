@@ -72,3 +72,15 @@ def test_scaled_loss_is_sgd_at_a_scaled_rate_for_maml_meta_gradients():
                                   "maml-miniimagenet-5w1s"])
 def test_presets_that_claim_the_paper_take_the_authors_step(name):
   assert PRESETS[name].values["inner_loss_scale"] == "ways"
+
+
+def test_metasgd_paper_initialisation_draws_rates_in_its_range():
+  from jaxmeta.algorithms.metasgd import PAPER_ALPHA_RANGE, metasgd
+  from jaxmeta.errors import ConfigError
+  task = jaxmeta.tasks.sinusoid()
+  algo = metasgd(jaxmeta.models.MLP((40, 40), 1), task, alpha_range=PAPER_ALPHA_RANGE)
+  alpha = ravel_pytree(algo.init(jax.random.key(0), task.sample(jax.random.key(1)))["inner_lr"])[0]
+  assert float(alpha.min()) >= 0.005 and float(alpha.max()) <= 0.1
+  assert float(alpha.std()) > 0.02  # drawn, not constant (uniform's std is 0.027)
+  with pytest.raises(ConfigError, match="alpha_range"):
+    metasgd(jaxmeta.models.MLP((4,), 1), task, alpha_range=(0.1, 0.005))
