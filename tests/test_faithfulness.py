@@ -84,3 +84,23 @@ def test_metasgd_paper_initialisation_draws_rates_in_its_range():
   assert float(alpha.std()) > 0.02  # drawn, not constant (uniform's std is 0.027)
   with pytest.raises(ConfigError, match="alpha_range"):
     metasgd(jaxmeta.models.MLP((4,), 1), task, alpha_range=(0.1, 0.005))
+
+
+def test_weights_only_inner_loop_leaves_batch_norm_to_the_outer_loop():
+  from jaxmeta.algorithms.common import model_loss, support_batch
+  from jaxmeta.algorithms.maml import weights_only
+  from jaxmeta.inner_loop import adapt, masked
+  model = jaxmeta.models.Conv4(output_size=3, filters=4, layers=2)
+  rng = np.random.default_rng(0)
+  episode = jaxmeta.Episode(rng.random((3, 8, 8, 1), np.float32), np.arange(3, dtype=np.int32),
+                            rng.random((3, 8, 8, 1), np.float32), np.arange(3, dtype=np.int32))
+  task = jaxmeta.TaskDistribution("toy", None, lambda logits, y: jnp.mean(
+      optax.softmax_cross_entropy_with_integer_labels(logits, y)), None, "accuracy", 3)
+  params = model.init(jax.random.key(0), episode.support_x)
+  loss_fn = model_loss(model, task)
+  for rule, norm_moves in ((sgd(0.5), True), (masked(sgd(0.5), weights_only), False)):
+    adapted, _ = adapt(loss_fn, params, support_batch(episode), update=rule, steps=2)
+    moved = {k: not np.allclose(v, params["params"][k]) for k, v in adapted["params"].items()
+             if k != "head"}
+    assert all(moved[k] for k in moved if "conv" in k)
+    assert all(moved[k] == norm_moves for k in moved if "norm" in k)

@@ -4,12 +4,13 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 
+from jaxmeta import options
 from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, adapted_query_loss, check_flag,
                                       check_inner_lr, check_inner_steps, check_model, check_task,
                                       check_update, finetune_curve, inner_rule, model_init)
-from jaxmeta.inner_loop import UpdateRule
+from jaxmeta.inner_loop import UpdateRule, masked
 from jaxmeta.options import Registration
-from jaxmeta.types import Algorithm, Episode, TaskDistribution
+from jaxmeta.types import Algorithm, Episode, Params, TaskDistribution
 
 
 def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
@@ -94,18 +95,39 @@ def fomaml(model: nn.Module, task: TaskDistribution, **kwargs) -> Algorithm:
   return maml(model, task, first_order=True, **kwargs)
 
 
+def weights_only(params) -> Params:
+  """The mask of :func:`~jaxmeta.inner_loop.masked` that adapts every leaf but the
+  normalisation layers' (leaves whose path names ``norm``): the MAML authors' inner loop,
+  whose batch-norm offset is learned in the outer loop only.
+
+  Example:
+    >>> weights_only({"params": {"conv0_kernel": 0, "norm0_bias": 0, "head": {"bias": 0}}})
+    {'params': {'conv0_kernel': True, 'head': {'bias': True}, 'norm0_bias': False}}
+  """
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: "norm" not in jax.tree_util.keystr(path), params)
+
+
 def _from_config(first_order: bool):
   def build(config, model, task) -> Algorithm:
+    rule = inner_rule(config, differentiated=not first_order, task=task)
+    if config.inner_params == "weights":
+      rule = masked(rule, weights_only)
     return maml(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-                first_order=first_order, remat=config.remat,
-                update=inner_rule(config, differentiated=not first_order, task=task))
+                first_order=first_order, remat=config.remat, update=rule)
   return build
 
 
+OPTIONS = (
+    options.choice("inner_params", "all", ("all", "weights"), "MAML/FOMAML: what the inner "
+                   "loop adapts: all (every parameter, batch-norm scale and offset included) | "
+                   "weights (conv and dense weights and biases only; the authors' code learns "
+                   "the batch-norm offset in the outer loop alone)"),
+)
 _READS = ("inner_lr", "inner_steps", "remat", "inner_loss_scale") + INNER_OPTIMIZER_OPTIONS
 REGISTRATIONS = (
-    Registration("maml", _from_config(False), reads=_READS,
+    Registration("maml", _from_config(False), OPTIONS, reads=_READS,
                  description="MAML (Finn et al. 2017), second order through the inner loop."),
-    Registration("fomaml", _from_config(True), reads=_READS,
+    Registration("fomaml", _from_config(True), reads=_READS + ("inner_params",),
                  description="first-order MAML (Finn et al. 2017 sec. 5.2)."),
 )
