@@ -138,6 +138,8 @@ def _add_eval_args(p):
   p.add_argument("--seed", type=int, help="evaluation seed (default: the run's)")
   p.add_argument("--inner-lr", type=float, help="step size of test-time SGD (methods that "
                  "fine-tune at test; tune it with --split val)")
+  p.add_argument("--eval-norm", help="episode | support: batch norm at evaluation "
+                 "(default: the run's --eval-norm)")
   p.add_argument("--test-update", help="meta-lstm: learned (the meta-LSTM) | sgd (its learned "
                  "initialisation with SGD at --inner-lr)")
   p.add_argument("--split", dest="eval_split", default="test", help="train | val | test (image tasks)")
@@ -151,7 +153,7 @@ def cmd_eval(args) -> int:
   from jaxmeta.config import OPTIONS, validate
   checks.one_of("eval_split", args.eval_split, ("train", "val", "test"))
   changes = {k: getattr(args, k) for k in ("eval_shots", "eval_ways", "eval_query", "eval_steps",
-                                           "eval_tasks", "seed", "inner_lr", "test_update")
+                                           "eval_tasks", "seed", "inner_lr", "test_update", "eval_norm")
              if getattr(args, k) is not None}
   for name, value in changes.items():   # before the run is loaded (and anything compiled)
     OPTIONS[name].validate(value)
@@ -202,6 +204,9 @@ def _add_eval_lake_args(p):
                  "adaptation steps (default: the run's largest --eval-steps)")
   p.add_argument("--data-dir", help="where the run's training data is now (default: the run's)")
   p.add_argument("--cache-dir", help="decoded-image cache (default: the run's)")
+  p.add_argument("--eval-norm", default="support", help="support (default: each test image "
+                 "is classified on its own, Lake's protocol) | episode (the run's 20 test "
+                 "images normalised together, transductive)")
 
 
 def cmd_eval_lake(args) -> int:
@@ -215,12 +220,13 @@ def cmd_eval_lake(args) -> int:
     raise ConfigError("workdir", "give exactly one of --workdir (a trained run) or --baseline mhd")
   if args.steps is not None:
     checks.integer("steps", args.steps, minimum=0)
+  checks.one_of("eval_norm", args.eval_norm, ("episode", "support"))
   runs = lake.load_runs(args.runs)
   if args.baseline == "mhd":
     scored = {"per_run": lake.score_mhd(runs)}
   else:   # the run's method names the axis of the curve point it is scored at
     scored = experiment.score_lake_runs(args.workdir, runs, args.steps, data_dir=args.data_dir,
-                                        cache_dir=args.cache_dir)
+                                        cache_dir=args.cache_dir, eval_norm=args.eval_norm)
   per_run = scored.pop("per_run")
   result = {"error_rate": float(np.mean(per_run)), "per_run": [float(e) for e in per_run],
             "scorer": "mhd" if args.baseline == "mhd" else str(args.workdir),

@@ -35,6 +35,7 @@ from jaxmeta.train import TASK_AXIS_MODES
 
 OPTIMIZERS = tuple(registry.OPTIMIZERS)
 OUTER_SCHEDULES = tuple(registry.OUTER_SCHEDULES)
+EVAL_NORMS = registry.EVAL_NORMS
 BASELINES = ("none", "pretrained")
 
 _MODEL = dict(group="model")
@@ -102,6 +103,11 @@ CORE_OPTIONS = (
     opt.integer("filters", 64, "Conv-4 channels", maximum=_MAX_WIDTH, **_MODEL),
     opt.choice("norm", "batch", NORMS, "Conv-4 normalisation: batch (transductive, as the MAML "
                "code) | none | support (support-set statistics only)", **_MODEL),
+    opt.choice("eval_norm", "episode", EVAL_NORMS, "batch norm at evaluation of a run trained "
+               "with --norm batch: episode (support and query normalised together, "
+               "transductive, as before) | support (the support set's statistics normalise "
+               "every query: non-transductive, a query's prediction does not depend on the "
+               "other queries)", **_EVAL),
     opt.choice("conv_impl", "auto", CONV_IMPLS, "convolution implementation (auto: "
                "patches+matmul on CPU, lax.conv on GPU/TPU)", **_MODEL),
     opt.integer("eval_shots", 5, "K at evaluation after training", maximum=_MAX_EXAMPLES, **_EVAL),

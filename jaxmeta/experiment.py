@@ -385,7 +385,10 @@ def score_lake_runs(workdir, runs, steps=None, **overrides) -> dict:
   ``steps`` of the method's evaluation curve (default: the run's largest ``eval_steps``).
 
   Returns:
-    ``{"per_run": [errors], "curve": what the curve's axis means, "at": steps}``.
+    ``{"per_run": [errors], "curve": what the curve's axis means, "at": steps,
+    "eval_norm": the normalisation the runs were scored with}``. ``overrides`` may set
+    ``eval_norm``: ``"support"`` (the CLI's default) scores each test image on its own,
+    as Lake's protocol does; ``"episode"`` normalises a run's 20 test images together.
 
   Raises:
     ConfigError: the run is not an Omniglot run, or its model's head is fixed to another
@@ -415,4 +418,5 @@ def score_lake_runs(workdir, runs, steps=None, **overrides) -> dict:
   acc = jax.jit(jax.vmap(lambda ep, k: algo.evaluate(params, ep, steps, k)[-1]))(episodes, keys)
   n_query = episodes.query_y.shape[1]
   wrong = np.rint((1.0 - np.asarray(acc, np.float64)) * n_query)  # exact counts, not float32
-  return {"per_run": 100.0 * wrong / n_query, "curve": algo.curve.description, "at": steps}
+  return {"per_run": 100.0 * wrong / n_query, "curve": algo.curve.description, "at": steps,
+          "eval_norm": config.eval_norm}

@@ -181,8 +181,24 @@ def build_model(config, task):
   return MODELS[name].build(config, task)
 
 
+EVAL_NORMS = ("episode", "support")
+
+
 def build_algorithm(config, task):
-  return ALGORITHMS[config.algo].build(config, build_model(config, task), task)
+  """The method ``--algo`` names, built from the run config for ``task``.
+
+  A model trained with batch statistics (``--norm batch``) is evaluated with them unless
+  ``--eval-norm support``: then ``evaluate`` is that of the same method on the same model
+  with ``norm="support"`` (the same parameters; the support set's statistics normalise
+  every query, so the query images never see each other).
+  """
+  registration = ALGORITHMS[config.algo]
+  model = build_model(config, task)
+  algo = registration.build(config, model, task)
+  if getattr(config, "eval_norm", "episode") == "support" and getattr(model, "norm", None) == "batch":
+    scoring = registration.build(config, model.clone(norm="support"), task)
+    algo = algo._replace(evaluate=scoring.evaluate)
+  return algo
 
 
 def build_optimizer(config) -> optax.GradientTransformation:

@@ -104,3 +104,49 @@ def test_weights_only_inner_loop_leaves_batch_norm_to_the_outer_loop():
              if k != "head"}
     assert all(moved[k] for k in moved if "conv" in k)
     assert all(moved[k] == norm_moves for k in moved if "norm" in k)
+
+
+def _image_episode(ways=3, shots=2, query=4, side=16, seed=0):
+  rng = np.random.default_rng(seed)
+  means = rng.random((ways, side, side, 1))
+  sy, qy = np.repeat(np.arange(ways), shots), np.repeat(np.arange(ways), query)
+  noise = lambda n: 0.3 * rng.random((n, side, side, 1))
+  return jaxmeta.Episode((means[sy] + noise(len(sy))).astype(np.float32), sy.astype(np.int32),
+                         (means[qy] + noise(len(qy))).astype(np.float32), qy.astype(np.int32))
+
+
+@pytest.mark.parametrize("algo", ["protonet", "maml"])
+def test_support_statistics_score_each_query_on_its_own(algo):
+  # --eval-norm support: the accuracy over the query set is the mean of each query scored
+  # alone (exactly); the features underneath are those of a query alone, and the
+  # transductive statistics (--eval-norm episode) are not.
+  from jaxmeta import registry
+  from jaxmeta.algorithms.metric import embedding_of
+  ways = 3
+  episode = _image_episode(ways)
+  task = jaxmeta.TaskDistribution("omniglot", None, lambda logits, y: jnp.mean(
+      optax.softmax_cross_entropy_with_integer_labels(logits, y)),
+      lambda logits, y: jnp.mean(jnp.argmax(logits, -1) == y), "accuracy", ways)
+  config = Config(task="omniglot", algo=algo, model="conv4-pool", filters=4, norm="batch",
+                  ways=ways, image_size=16, inner_lr=0.1, eval_norm="support")
+  built = registry.build_algorithm(config, task)
+  params = built.init(jax.random.key(0), episode)
+  key = jax.random.key(1)
+  evaluate = jax.jit(built.evaluate, static_argnums=2)
+  together = evaluate(params, episode, 1, key)[-1]
+  alone = jax.jit(jax.vmap(lambda x, y: built.evaluate(
+      params, episode._replace(query_x=x[None], query_y=y[None]), 1, key)[-1]))(
+          episode.query_x, episode.query_y)
+  assert float(together) == pytest.approx(float(jnp.mean(alone)), abs=1e-6)
+
+  model = registry.build_model(config, task)
+  for norm, same in (("support", True), ("batch", False)):
+    net = embedding_of(model, norm=norm)
+    emb = {"params": {k: v for k, v in params["params"].items() if k != "head"}}
+    kwargs = {"support": episode.support_x} if norm == "support" else {}
+    if norm == "batch":
+      feats = lambda q: net.apply(emb, jnp.concatenate([episode.support_x, q]))[len(episode.support_y):]
+    else:
+      feats = lambda q: net.apply(emb, q, **kwargs)
+    both, first = feats(episode.query_x)[:1], feats(episode.query_x[:1])
+    assert np.allclose(both, first, atol=1e-5) == same
