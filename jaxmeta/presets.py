@@ -44,8 +44,12 @@ class Preset(NamedTuple):
 # Metric-based methods on Omniglot (issue 6). Paper settings on the small-sets protocol,
 # with step counts sized for a CPU (the papers ran far longer); then one `<algo>-lake-small`
 # preset per method: all 242 characters of the two small sets, ready for `jaxmeta eval-lake`.
+# Evaluation is non-transductive (eval_norm="support"), as in the authors' code: ProtoNets
+# evaluates with model.eval(), Relation Nets embeds support and query in separate passes.
+# Figures in benchmarks/RESULTS.md measured before this are transductive (--eval-norm episode).
 _OMNIGLOT = dict(task="omniglot", split="small-sets", rotation="classes", steps_per_call=50,
-                 log_every=100, eval_tasks=600, eval_steps=(0,), eval_query=15)
+                 log_every=100, eval_tasks=600, eval_steps=(0,), eval_query=15,
+                 eval_norm="support")
 
 # The metric papers' mini-ImageNet settings (84x84, Ravi & Larochelle split, 600 test tasks
 # with 15 queries per class). Snell et al.: Conv-4 64 with pools, 30-way 1-shot / 20-way
@@ -53,7 +57,7 @@ _OMNIGLOT = dict(task="omniglot", split="small-sets", rotation="classes", steps_
 # al.: the Relation encoder (21x21 maps at 84x84), 15 queries (1-shot) / 10 (5-shot).
 _MINI = dict(task="mini-imagenet", image_size=84, rotation="none", steps_per_call=20,
              log_every=100, eval_tasks=600, eval_steps=(0,), eval_query=15, eval_ways=5,
-             eval_batch=20, outer_lr=1e-3)
+             eval_batch=20, outer_lr=1e-3, eval_norm="support")
 
 # Gradient-based meta-learning on images (issue 4). Finn et al. 2017 sec. 5.2 / app. A.1:
 # Omniglot 5-way with the stride-2 Conv-4 (64 filters, batch statistics), alpha 0.4, one
