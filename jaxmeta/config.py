@@ -80,7 +80,13 @@ CORE_OPTIONS = (
     opt.number("outer_lr", 1e-3, "beta, the outer learning rate"),
     opt.choice("outer_schedule", "constant", OUTER_SCHEDULES, "the outer learning rate over "
                "training: constant | linear (from --outer-lr down to 0 at --steps; raising "
-               "--steps on resume stretches what is left of it)"),
+               "--steps on resume stretches what is left of it) | halve (halved every "
+               "--outer-halve-every steps)"),
+    opt.number("outer_clip_norm", None, "clip the meta-gradient to this global norm before "
+               "the outer optimizer (default: no clipping; Relation Nets' code: 0.5)"),
+    opt.integer("outer_halve_every", 2000, "with --outer-schedule halve: steps between "
+                "halvings of the outer learning rate (ProtoNets: 2000 episodes)",
+                maximum=_MAX_STEPS),
     opt.integer("steps", 70000, "meta-steps in all (raise it to train a run longer; with "
                 "--outer-schedule linear the rest of the schedule then runs to the new --steps)",
                 maximum=_MAX_STEPS, resumable=True),

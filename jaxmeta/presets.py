@@ -51,10 +51,14 @@ _OMNIGLOT = dict(task="omniglot", split="small-sets", rotation="classes", steps_
                  log_every=100, eval_tasks=600, eval_steps=(0,), eval_query=15,
                  eval_norm="support")
 
+# Relation Nets' code: gradients clipped to norm 0.5 (per module there; one global norm
+# here), Adam 1e-3 halved every 100000 episodes (StepLR); conv4-relation is its encoder.
+_RELATION_CODE = dict(outer_clip_norm=0.5, outer_schedule="halve", outer_halve_every=100000)
+
 # The metric papers' mini-ImageNet settings (84x84, Ravi & Larochelle split, 600 test tasks
 # with 15 queries per class). Snell et al.: Conv-4 64 with pools, 30-way 1-shot / 20-way
 # 5-shot training with 15 queries. Vinyals et al.: the same Conv-4, trained 5-way. Sung et
-# al.: the Relation encoder (21x21 maps at 84x84), 15 queries (1-shot) / 10 (5-shot).
+# al.: the Relation encoder (19x19 maps at 84x84), 15 queries (1-shot) / 10 (5-shot).
 _MINI = dict(task="mini-imagenet", image_size=84, rotation="none", steps_per_call=20,
              log_every=100, eval_tasks=600, eval_steps=(0,), eval_query=15, eval_ways=5,
              eval_batch=20, outer_lr=1e-3, eval_norm="support")
@@ -158,14 +162,14 @@ _ENTRIES = (
         table="Table 1 (Omniglot 5-way 1-shot; trained 60-way), CPU-sized step count",
         description="Snell et al. 2017: ProtoNet, Conv-4 pool, 60-way 1-shot 5-query training, 5-way test",
         values=dict(_OMNIGLOT, algo="protonet", model="conv4-pool", ways=60, shots=1, query=5,
-                    meta_batch_size=1, outer_lr=1e-3, steps=5000, eval_ways=5, eval_shots=1)),
+                    outer_schedule="halve", meta_batch_size=1, outer_lr=1e-3, steps=5000, eval_ways=5, eval_shots=1)),
     Preset(
         name="protonet-omniglot-5shot",
         paper="Snell et al. 2017, Prototypical Networks",
         table="Table 1 (Omniglot 5-way 5-shot; trained 60-way), CPU-sized step count",
         description="Snell et al. 2017: ProtoNet, Conv-4 pool, 60-way 5-shot 5-query training, 5-way test",
         values=dict(_OMNIGLOT, algo="protonet", model="conv4-pool", ways=60, shots=5, query=5,
-                    meta_batch_size=1, outer_lr=1e-3, steps=5000, eval_ways=5, eval_shots=5)),
+                    outer_schedule="halve", meta_batch_size=1, outer_lr=1e-3, steps=5000, eval_ways=5, eval_shots=5)),
     # Vinyals et al. 2016: same Conv-4, trained on the test setting (5-way 1-shot), batch 32.
     Preset(
         name="matching-omniglot",
@@ -205,16 +209,17 @@ _ENTRIES = (
                     meta_batch_size=2, outer_lr=1e-3, steps=4800, read_steps=5, cosine_scale=10.0,
                     learn_scale=True, eval_ways=5, eval_shots=1)),
     # Sung et al. 2018: 5-way 1-shot with 19 queries, Adam 1e-3, one episode per step; the
-    # paper's encoder (pools after blocks 1-2 only: 7x7x64 maps for the relation module).
+    # authors' encoder (no padding in blocks 1-2, pools after them only: 5x5x64 maps).
     # Its evaluation compares every query with every class map: 10 tasks per compiled call
     # keeps 20-way evaluation within a few GB.
     Preset(
         name="relation-omniglot",
         paper="Sung et al. 2018, Relation Networks",
         table="Table 1 (Omniglot 5-way 1-shot), CPU-sized step count",
-        description="Sung et al. 2018: Relation Net, its Conv-4 encoder (7x7 maps), 5-way 1-shot 19-query",
+        description="Sung et al. 2018: Relation Net, its Conv-4 encoder (5x5 maps), 5-way 1-shot 19-query",
         values=dict(_OMNIGLOT, algo="relation", model="conv4-relation", ways=5, shots=1, query=19,
-                    meta_batch_size=1, outer_lr=1e-3, steps=10000, eval_shots=1, eval_batch=10)),
+                    meta_batch_size=1, outer_lr=1e-3, steps=10000, eval_shots=1, eval_batch=10,
+                    **_RELATION_CODE)),
     # Koch et al. 2015: the paper's 105x105 network, verification pairs, affine distortions
     # (heavy on a CPU); and the Conv-4 variant at 28x28.
     Preset(
@@ -289,9 +294,9 @@ _ENTRIES = (
               "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
         description="relation-omniglot on all 242 small-set characters (+rotations), 10000 steps, "
                     "for jaxmeta eval-lake",
-        values=dict(_OMNIGLOT, split="lake-small", algo="relation", model="conv4-relation", ways=5,
-                    shots=1, query=19, meta_batch_size=1, outer_lr=1e-3, steps=10000, eval_shots=1,
-                    eval_batch=10, eval_ways=20)),
+        values=dict(_OMNIGLOT, split="lake-small", algo="relation", model="conv4-relation-same",
+                    ways=5, shots=1, query=19, meta_batch_size=1, outer_lr=1e-3, steps=10000,
+                    eval_shots=1, eval_batch=10, eval_ways=20)),   # as RESULTS.md measured it
     Preset(
         name="siamese-lake-small",
         paper="Lake et al. 2015, Science (one-shot classification)",
@@ -345,8 +350,8 @@ _ENTRIES = (
         description="relation on mini-ImageNet 1-shot, the paper's training episodes "
                     "(5-way 1-shot 15-query)",
         values=dict(_MINI, algo="relation", model="conv4-relation", ways=5, shots=1, query=15,
-                    meta_batch_size=1, steps=100000, eval_shots=1,
-                    eval_batch=2)),   # 21x21 maps: ~1 GB a task
+                    meta_batch_size=1, steps=100000, eval_shots=1, **_RELATION_CODE,
+                    eval_batch=2)),   # 19x19 maps: ~1 GB a task
     Preset(
         name="protonet-miniimagenet-5shot",
         paper="Snell et al. 2017, Prototypical Networks",
@@ -378,8 +383,8 @@ _ENTRIES = (
         description="relation on mini-ImageNet 5-shot, the paper's training episodes "
                     "(5-way 5-shot 10-query)",
         values=dict(_MINI, algo="relation", model="conv4-relation", ways=5, shots=5, query=10,
-                    meta_batch_size=1, steps=100000, eval_shots=5,
-                    eval_batch=2)),   # 21x21 maps: ~1 GB a task
+                    meta_batch_size=1, steps=100000, eval_shots=5, **_RELATION_CODE,
+                    eval_batch=2)),   # 19x19 maps: ~1 GB a task
 
     # ---- Gradient-based meta-learning on images (settings: see _GBML_OMNIGLOT) ----
     Preset(

@@ -129,11 +129,11 @@ DEFAULT_MODEL = {"sinusoid": "mlp", "omniglot": "conv4", "mini-imagenet": "conv4
 _CONV = ("filters", "norm", "conv_impl")
 
 
-def _conv4(stride: int, pool: bool, readout: str, pool_layers=None):
+def _conv4(stride: int, pool: bool, readout: str, pool_layers=None, valid_layers: int = 0):
   def build(config, task):
     return models.Conv4(filters=config.filters, stride=stride, pool=pool, pool_layers=pool_layers,
                         norm=config.norm, output_size=task.output_size, readout=readout,
-                        conv_impl=config.conv_impl)
+                        conv_impl=config.conv_impl, valid_layers=valid_layers)
   return build
 
 
@@ -149,9 +149,15 @@ MODELS: dict[str, Registration] = _table(
     Registration("conv4-pool", _conv4(1, True, "flatten"), reads=_CONV,
                  description="ProtoNets / mini-ImageNet MAML Conv-4: stride-1 convs, 2x2 "
                              "max-pool, flattened"),
-    Registration("conv4-relation", _conv4(1, True, "map", pool_layers=2), reads=_CONV,
-                 description="Relation Nets' encoder (Sung et al. 2018): pools after blocks 1-2 "
-                             "only, the feature map kept (7x7x64 at 28x28)"),
+    Registration("conv4-relation", _conv4(1, True, "map", pool_layers=2, valid_layers=2),
+                 reads=_CONV,
+                 description="Relation Nets' encoder as the authors' code (Sung et al. 2018): "
+                             "no padding in blocks 1-2, pools after them only, the feature map "
+                             "kept (5x5x64 at 28x28, 19x19x64 at 84x84)"),
+    Registration("conv4-relation-same", _conv4(1, True, "map", pool_layers=2), reads=_CONV,
+                 description="conv4-relation with every conv padded (7x7x64 maps at 28x28, "
+                             "21x21 at 84x84): jaxmeta's encoder before it matched the "
+                             "authors'"),
     Registration("conv4-koch", _conv4(1, True, "flatten", pool_layers=3), reads=_CONV,
                  description="Koch et al. 2015's layout at Conv-4 scale: pools after all but "
                              "the last block, flattened 3x3x64 features"),
@@ -162,9 +168,14 @@ MODELS: dict[str, Registration] = _table(
 # --------------------------------------------------------------------------- optimizers
 OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
 # --outer-schedule: the outer learning rate as a function of the step, from (outer_lr, steps).
+# name -> (config -> the learning rate, a number or an optax schedule)
 OUTER_SCHEDULES = {
-    "constant": lambda lr, steps: lr,
-    "linear": lambda lr, steps: optax.linear_schedule(lr, 0.0, steps),
+    "constant": lambda config: config.outer_lr,
+    "linear": lambda config: optax.linear_schedule(config.outer_lr, 0.0, config.steps),
+    # Halved every --outer-halve-every steps: ProtoNets (Snell et al. 2017: every 2000
+    # episodes) and Relation Nets (the authors' StepLR(100000, gamma=0.5)).
+    "halve": lambda config: optax.exponential_decay(
+        config.outer_lr, config.outer_halve_every, 0.5, staircase=True),
 }
 
 
@@ -207,7 +218,8 @@ def build_optimizer(config) -> optax.GradientTransformation:
   ``constant`` passes the number itself (the optimizer of every run before schedules
   existed, bit-identical). ``linear`` anneals the rate linearly from ``outer_lr`` at step 0
   to 0 at step ``steps`` (``optax.linear_schedule``; Reptile's meta step size, Nichol et al.
-  2018). The schedule reads the step from the optimizer state's own count, which the
+  2018). ``halve`` halves it every ``outer_halve_every`` steps (ProtoNets, Relation Nets).
+  The schedule reads the step from the optimizer state's own count, which the
   checkpoint holds, so a resumed run continues it where it stopped. ``steps`` may change
   on resume: raising it stretches the rest of a linear schedule (the rate at step ``s`` is
   then ``outer_lr * (1 - s / new_steps)``, a jump up from where the old schedule was), and
@@ -226,7 +238,10 @@ def build_optimizer(config) -> optax.GradientTransformation:
     [1.0, 0.75, 0.5, 0.25]
   """
   schedule = OUTER_SCHEDULES[getattr(config, "outer_schedule", "constant")]
-  return OPTIMIZERS[config.optimizer](schedule(config.outer_lr, config.steps))
+  optimizer = OPTIMIZERS[config.optimizer](schedule(config))
+  if getattr(config, "outer_clip_norm", None) is not None:
+    optimizer = optax.chain(optax.clip_by_global_norm(config.outer_clip_norm), optimizer)
+  return optimizer
 
 
 def names():

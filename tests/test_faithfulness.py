@@ -150,3 +150,34 @@ def test_support_statistics_score_each_query_on_its_own(algo):
       feats = lambda q: net.apply(emb, q, **kwargs)
     both, first = feats(episode.query_x)[:1], feats(episode.query_x[:1])
     assert np.allclose(both, first, atol=1e-5) == same
+
+
+def test_relation_encoder_is_the_authors_unpadded_first_two_blocks():
+  from jaxmeta.models.conv import Conv4, conv2d
+  x = jax.random.normal(jax.random.key(0), (2, 9, 9, 3))
+  k = jax.random.normal(jax.random.key(1), (3, 3, 3, 4))
+  valid = jax.lax.conv_general_dilated(x, k, (1, 1), "VALID",
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  for impl in ("lax", "patches"):
+    np.testing.assert_allclose(conv2d(x, k, 1, impl)[:, 1:-1, 1:-1], valid, atol=1e-4)
+  from jaxmeta import registry
+  task = jaxmeta.TaskDistribution("omniglot", None, None, None, "accuracy", 5)
+  for side, want in ((28, 5), (84, 19)):
+    model = registry.build_model(Config(model="conv4-relation", filters=4), task)
+    images = jnp.zeros((1, side, side, 1))
+    assert model.apply(model.init(jax.random.key(0), images), images).shape[:3] == (1, want, want)
+  model = registry.build_model(Config(model="conv4-relation-same", filters=4), task)
+  images = jnp.zeros((1, 28, 28, 1))
+  assert model.apply(model.init(jax.random.key(0), images), images).shape[:3] == (1, 7, 7)
+
+
+def test_outer_clipping_and_halving():
+  from jaxmeta import registry
+  opt = registry.build_optimizer(Config(optimizer="sgd", outer_lr=1.0, outer_clip_norm=0.5,
+                                        outer_schedule="halve", outer_halve_every=2))
+  state = opt.init(jnp.zeros(2))
+  steps = []
+  for _ in range(5):
+    update, state = opt.update(jnp.array([3.0, 4.0]), state)
+    steps.append(float(jnp.linalg.norm(update)))
+  np.testing.assert_allclose(steps, [0.5, 0.5, 0.25, 0.25, 0.125], rtol=1e-6)

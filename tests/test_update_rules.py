@@ -210,7 +210,7 @@ def test_anil_equals_masked_sgd_on_the_whole_network(x64):
   model = Conv4(filters=4, layers=2, output_size=3)
   anil = algorithms.anil(model, task, inner_lr=0.4, inner_steps=2)
   params = jax.tree.map(lambda v: v.astype(jnp.float64), anil.init(jax.random.key(1), ep))
-  g_anil, m_anil = anil.meta_grad(params, ep, jax.random.key(2))
+  g_anil, m_anil = jax.jit(anil.meta_grad)(params, ep, jax.random.key(2))
 
   mask = {"params": {name: jax.tree.map(lambda _: name == "head", sub)
                      for name, sub in params["params"].items()}}
@@ -220,7 +220,7 @@ def test_anil_equals_masked_sgd_on_the_whole_network(x64):
   def outer(p):
     adapted, losses = adapt(full, p, (ep.support_x, ep.support_y), update=rule, steps=2)
     return full(adapted, (ep.query_x, ep.query_y)), losses[0]
-  (loss, pre), g_ref = jax.value_and_grad(outer, has_aux=True)(params)
+  (loss, pre), g_ref = jax.jit(jax.value_and_grad(outer, has_aux=True))(params)
   np.testing.assert_allclose(m_anil["loss"], loss, rtol=1e-10)
   np.testing.assert_allclose(m_anil["pre_adaptation_loss"], pre, rtol=1e-10)
   chex.assert_trees_all_close(g_anil, g_ref, rtol=1e-8, atol=1e-12)
@@ -232,9 +232,10 @@ def test_anil_equals_masked_sgd_on_the_whole_network(x64):
   assert float(jnp.abs(head_moved).max()) > 0
   # Evaluation: the same curve as adapting the whole network with the masked rule.
   observe = lambda p: task.metric(model.apply(p, ep.query_x), ep.query_y)
-  np.testing.assert_allclose(anil.evaluate(params, ep, 3, jax.random.key(3)),
-                             adaptation_curve(full, params, (ep.support_x, ep.support_y), observe,
-                                              rule, 3))
+  np.testing.assert_allclose(
+      jax.jit(anil.evaluate, static_argnums=2)(params, ep, 3, jax.random.key(3)),
+      jax.jit(lambda p: adaptation_curve(full, p, (ep.support_x, ep.support_y), observe,
+                                         rule, 3))(params))
 
 
 def test_evaluator_keys_sample_unchanged_and_eval_key_separate():

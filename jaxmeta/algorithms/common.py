@@ -153,6 +153,8 @@ def _conv4_side(model: Conv4, side: int) -> int:
   """The side of Conv4's last feature map for inputs ``side`` pixels wide."""
   for i in range(model.layers):
     side = -(-side // model.stride)                                   # SAME padding
+    if i < model.valid_layers:
+      side -= 2                                                       # VALID (stride 1)
     if model.pool and (model.pool_layers is None or i < model.pool_layers):
       side //= 2                                                      # VALID 2x2 pool
   return side

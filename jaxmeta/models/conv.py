@@ -136,6 +136,9 @@ class Conv4(nn.Module):
       MAML's Omniglot code), or keep the ``"map"`` ``[N, h, w, filters]`` (Relation
       Networks; use with ``output_size=None``).
     conv_impl: ``"auto"``, ``"lax"`` or ``"patches"`` (see :func:`conv2d`).
+    valid_layers: the first ``valid_layers`` convolutions use no padding ("VALID": the
+      map shrinks by 2), the rest "SAME". Relation Networks' code pads its first two
+      blocks with 0: 5x5 maps at 28x28, 19x19 at 84x84. Stride 1 only.
 
   Inputs are ``[N, H, W, C]`` images (``[N, H, W]`` is read as one channel).
 
@@ -158,6 +161,7 @@ class Conv4(nn.Module):
   layers: int = 4
   readout: str = "flatten"
   conv_impl: str = "auto"
+  valid_layers: int = 0
 
   @nn.compact
   def __call__(self, x: jax.Array, support: Optional[jax.Array] = None) -> jax.Array:
@@ -165,6 +169,8 @@ class Conv4(nn.Module):
       raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
     if self.readout not in READOUTS:
       raise ValueError(f"readout must be one of {READOUTS}, got {self.readout!r}")
+    if self.valid_layers and self.stride != 1:
+      raise ValueError(f"valid_layers needs stride 1, got stride {self.stride}")
     if x.ndim == 3:
       x = x[..., None]
     n_stats = 0
@@ -180,6 +186,9 @@ class Conv4(nn.Module):
       kernel = self.param(f"conv{i}_kernel", nn.initializers.glorot_uniform(),
                           (3, 3, cin, self.filters), jnp.float32)
       h = conv2d(h, kernel.astype(h.dtype), self.stride, self.conv_impl)
+      if i < self.valid_layers:
+        # A stride-1 3x3 "SAME" conv without its border ring is the "VALID" conv.
+        h = h[:, 1:-1, 1:-1]
       if self.norm == "none":
         h = h + self.param(f"conv{i}_bias", nn.initializers.zeros, (self.filters,), jnp.float32)
       else:
