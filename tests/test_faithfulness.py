@@ -181,3 +181,13 @@ def test_outer_clipping_and_halving():
     update, state = opt.update(jnp.array([3.0, 4.0]), state)
     steps.append(float(jnp.linalg.norm(update)))
   np.testing.assert_allclose(steps, [0.5, 0.5, 0.25, 0.25, 0.125], rtol=1e-6)
+
+
+def test_koch_distortions_switch_each_component_on_its_own():
+  # Seven independent switches leave an image untouched with probability 2^-7 (four
+  # grouped switches: 2^-4 = 0.0625).
+  from jaxmeta.algorithms.siamese import affine_distort
+  images = jax.random.uniform(jax.random.key(0), (4096, 8, 8, 1))
+  out = jax.jit(affine_distort)(jax.random.key(1), images)
+  unchanged = float(jnp.mean(jnp.all(jnp.abs(out - images) < 1e-6, axis=(1, 2, 3))))
+  assert 0.002 < unchanged < 0.02, unchanged

@@ -18,17 +18,20 @@ from jaxmeta.types import Algorithm, Episode
 def affine_distort(key: jax.Array, images: jax.Array) -> jax.Array:
   """Koch et al.'s random affine distortions, one per image ``[n, H, W, C]``.
 
-  Each of rotation ``U[-10, 10]`` degrees, shear ``U[-0.3, 0.3]`` (x and y), scale
-  ``U[0.8, 1.2]`` (x and y) and translation ``U[-2, 2]`` pixels at 105x105 (scaled to the
-  image size) is applied with probability 1/2, about the image centre, bilinear.
+  The seven components, rotation ``theta ~ U[-10, 10]`` degrees, shears ``rho_x, rho_y ~
+  U[-0.3, 0.3]``, scales ``s_x, s_y ~ U[0.8, 1.2]`` and translations ``t_x, t_y ~ U[-2, 2]``
+  pixels at 105x105 (scaled to the image size), are each included with probability 1/2
+  on its own (Koch et al. 2015 sec. 4.3: "each of these components of the transformation
+  is included with probability .5"), about the image centre, bilinear.
   """
   n, h, w, _ = images.shape
   keys = jax.random.split(key, 5)
-  on = jax.random.bernoulli(keys[0], 0.5, (n, 4)).astype(images.dtype)
+  # One switch per component: theta, rho_x, rho_y, s_x, s_y, t_x, t_y.
+  on = jax.random.bernoulli(keys[0], 0.5, (n, 7)).astype(images.dtype)
   theta = on[:, 0] * jax.random.uniform(keys[1], (n,), minval=-1.0, maxval=1.0) * math.radians(10)
-  shear = on[:, 1:2] * jax.random.uniform(keys[2], (n, 2), minval=-0.3, maxval=0.3)
-  scale = 1.0 + on[:, 2:3] * jax.random.uniform(keys[3], (n, 2), minval=-0.2, maxval=0.2)
-  shift = on[:, 3:4] * jax.random.uniform(keys[4], (n, 2), minval=-2.0, maxval=2.0) * (h / 105.0)
+  shear = on[:, 1:3] * jax.random.uniform(keys[2], (n, 2), minval=-0.3, maxval=0.3)
+  scale = 1.0 + on[:, 3:5] * jax.random.uniform(keys[3], (n, 2), minval=-0.2, maxval=0.2)
+  shift = on[:, 5:7] * jax.random.uniform(keys[4], (n, 2), minval=-2.0, maxval=2.0) * (h / 105.0)
   cos, sin = jnp.cos(theta), jnp.sin(theta)
   rot = jnp.stack([jnp.stack([cos, -sin], -1), jnp.stack([sin, cos], -1)], -2)
   shr = jnp.stack([jnp.stack([jnp.ones(n), shear[:, 0]], -1),
