@@ -351,6 +351,7 @@ _ENTRIES = (
                     "(5-way 1-shot 15-query)",
         values=dict(_MINI, algo="relation", model="conv4-relation", ways=5, shots=1, query=15,
                     meta_batch_size=1, steps=100000, eval_shots=1, **_RELATION_CODE,
+                    relation_padding="valid",
                     eval_batch=2)),   # 19x19 maps: ~1 GB a task
     Preset(
         name="protonet-miniimagenet-5shot",
@@ -384,6 +385,7 @@ _ENTRIES = (
                     "(5-way 5-shot 10-query)",
         values=dict(_MINI, algo="relation", model="conv4-relation", ways=5, shots=5, query=10,
                     meta_batch_size=1, steps=100000, eval_shots=5, **_RELATION_CODE,
+                    relation_padding="valid",
                     eval_batch=2)),   # 19x19 maps: ~1 GB a task
 
     # ---- Gradient-based meta-learning on images (settings: see _GBML_OMNIGLOT) ----

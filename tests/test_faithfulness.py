@@ -191,3 +191,11 @@ def test_koch_distortions_switch_each_component_on_its_own():
   out = jax.jit(affine_distort)(jax.random.key(1), images)
   unchanged = float(jnp.mean(jnp.all(jnp.abs(out - images) < 1e-6, axis=(1, 2, 3))))
   assert 0.002 < unchanged < 0.02, unchanged
+
+
+def test_relation_module_on_mini_imagenet_maps_feeds_576_inputs():
+  from jaxmeta.algorithms.relation import RelationModule
+  pairs = jnp.zeros((2, 19, 19, 128))
+  for valid, inputs in ((True, 576), (False, 1024)):
+    params = RelationModule(valid=valid).init(jax.random.key(0), pairs)["params"]
+    assert params["Dense_0"]["kernel"].shape[0] == inputs

@@ -167,7 +167,7 @@ def test_matching_cosine_scale_is_a_temperature_and_can_be_learned():
 
 
 def test_relation_encoder_keeps_a_7x7_map_and_module_normalises():
-  """Sung et al.'s encoder pools after blocks 1-2 only: 28 -> 14 -> 7 -> 7 -> 7."""
+  """The padded encoder (conv4-relation-same) pools after blocks 1-2: 28 -> 14 -> 7 -> 7 -> 7."""
   from jaxmeta.models.conv import Conv4
   emb = Conv4(8, stride=1, pool=True, pool_layers=2, readout="map")
   x = jnp.zeros((2, 28, 28, 1))

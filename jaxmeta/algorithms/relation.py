@@ -5,7 +5,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxmeta import checks
+from jaxmeta import checks, options
 from jaxmeta.algorithms.common import check_model
 from jaxmeta.algorithms.metric import (check_ways, class_sums, embed_episode, embedding_of,
                                        metric_algorithm, one_hot)
@@ -30,11 +30,14 @@ class RelationModule(nn.Module):
     hidden: width of the hidden dense layer (8 for Omniglot, as in the paper).
     norm: batch normalisation in the conv blocks (the paper's; ``False`` adds biases).
     conv_impl: see :func:`jaxmeta.models.conv.conv2d`.
+    valid: convolutions without padding (the authors' mini-ImageNet module: 19x19 maps
+      give 3x3x64 = 576 inputs to the dense layer); "SAME" otherwise (their Omniglot one).
   """
   filters: int = 64
   hidden: int = 8
   norm: bool = True
   conv_impl: str = "auto"
+  valid: bool = False
 
   @nn.compact
   def __call__(self, pairs: jax.Array) -> jax.Array:
@@ -44,6 +47,8 @@ class RelationModule(nn.Module):
       kernel = self.param(f"conv{i}_kernel", nn.initializers.lecun_normal(),
                           (3, 3, x.shape[-1], self.filters))
       x = conv2d(x, kernel, 1, self.conv_impl)
+      if self.valid:   # the stride-1 "SAME" conv without its border ring is "VALID"
+        x = x[:, 1:-1, 1:-1]
       if self.norm:
         mean, var = batch_moments(x)
         scale = self.param(f"norm{i}_scale", nn.initializers.ones, (self.filters,))
@@ -56,6 +61,9 @@ class RelationModule(nn.Module):
         x = max_pool_2x2(x)
     x = nn.relu(nn.Dense(self.hidden)(x.reshape(x.shape[0], -1)))
     return jax.nn.sigmoid(nn.Dense(1)(x))[:, 0]
+
+
+MODULE_PADDINGS = ("same", "valid")
 
 
 def relation_log_probs(embedding: nn.Module, ways: int, relation_module: nn.Module):
@@ -88,7 +96,7 @@ def relation_log_probs(embedding: nn.Module, ways: int, relation_module: nn.Modu
 
 
 def relation(embedding: nn.Module, ways: int, *, filters: int = 64, hidden: int = 8,
-             conv_impl: str = "auto") -> Algorithm:
+             conv_impl: str = "auto", module_padding: str = "same") -> Algorithm:
   """Relation Networks: a learned comparison of query and class feature maps, MSE to the
   one-hot match, no inner loop.
 
@@ -99,6 +107,8 @@ def relation(embedding: nn.Module, ways: int, *, filters: int = 64, hidden: int 
     filters: relation module conv channels.
     hidden: relation module hidden width.
     conv_impl: the relation module's convolutions (see :func:`jaxmeta.models.conv.conv2d`).
+    module_padding: ``"same"`` or ``"valid"``, the relation module's convolutions
+      (:class:`RelationModule`'s ``valid``).
 
   Returns:
     An :class:`~jaxmeta.types.Algorithm`.
@@ -123,7 +133,8 @@ def relation(embedding: nn.Module, ways: int, *, filters: int = 64, hidden: int 
   checks.integer("filters", filters)
   checks.integer("hidden", hidden)
   checks.one_of("conv_impl", conv_impl, CONV_IMPLS)
-  module = RelationModule(filters, hidden, conv_impl=conv_impl)
+  checks.one_of("module_padding", module_padding, MODULE_PADDINGS)
+  module = RelationModule(filters, hidden, conv_impl=conv_impl, valid=module_padding == "valid")
 
   def init(key, episode: Episode):
     k1, k2 = jax.random.split(key)
@@ -140,10 +151,17 @@ def relation(embedding: nn.Module, ways: int, *, filters: int = 64, hidden: int 
 
 
 def _from_config(config, model, task) -> Algorithm:
-  return relation(embedding_of(model, readout="map"), task.output_size, conv_impl=config.conv_impl)
+  return relation(embedding_of(model, readout="map"), task.output_size, conv_impl=config.conv_impl,
+                  module_padding=config.relation_padding)
 
+
+OPTIONS = (
+    options.choice("relation_padding", "same", MODULE_PADDINGS, "Relation Nets: padding of the "
+                   "relation module's convolutions: same (the authors' Omniglot code) | valid "
+                   "(their mini-ImageNet code: 576 inputs to its dense layer)"),
+)
 
 REGISTRATION = Registration(
-    "relation", _from_config, reads=("ways", "eval_ways", "conv_impl"),
+    "relation", _from_config, OPTIONS, reads=("ways", "eval_ways", "conv_impl"),
     description="Relation Networks (Sung et al. 2018): a learned relation module on feature "
                 "maps.")
