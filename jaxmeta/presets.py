@@ -92,6 +92,16 @@ _META_LSTM = dict(algo="meta-lstm", model="conv4-pool", filters=32, norm="batch"
                   query=15, meta_batch_size=1, optimizer="adam", outer_lr=1e-3, clip_norm=0.25,
                   eval_query=15, eval_tasks=600)
 
+# Ravi & Larochelle's "Baseline-finetune": the meta-LSTM's learner pretrained as a classifier
+# on all training characters (batches of 32 x 4 = 128 images), then a new 5-way output layer
+# fine-tuned with SGD on the support set at test; the step size and the number of steps are
+# chosen on the validation characters (`jaxmeta eval --split val --inner-lr ...`).
+_FINETUNE = dict(task="omniglot", split="small-sets", rotation="classes", algo="finetune",
+                 model="conv4-pool", filters=32, norm="batch", ways=32, shots=1, query=3,
+                 meta_batch_size=1, optimizer="adam", outer_lr=1e-3, steps=4500, eval_ways=5,
+                 eval_query=15, inner_lr=0.1, eval_steps=(0, 1, 5, 10, 25, 50), eval_tasks=600,
+                 steps_per_call=50, log_every=500)
+
 _ENTRIES = (
     # ---- Sinusoid regression (Finn et al. 2017 sec. 5.1) ----
     Preset(
@@ -706,33 +716,20 @@ _ENTRIES = (
         values=dict(_META_LSTM, task="omniglot", split="small-sets", rotation="classes", shots=5,
                     meta_lstm_updates=8, eval_shots=5, eval_steps=(0, 8), steps=4000,
                     steps_per_call=10, log_every=100)),
-    # The paper's "Baseline-finetune" beside it (sec. 5): the same learner pretrained as a
-    # classifier on all training characters (batches of 32 x 4 = 128 images), then a new
-    # 5-way output layer fine-tuned with SGD on the support set at test; the step size and
-    # the number of steps are chosen on the validation characters (`jaxmeta eval --split val`).
+    # The paper's "Baseline-finetune" beside it (sec. 5; settings in _FINETUNE).
     Preset(
         name="finetune-omniglot-5w1s",
         paper="Ravi & Larochelle 2017, Optimization as a Model for Few-Shot Learning",
         table="no paper row for Omniglot: the paper's Baseline-finetune, sized like meta-lstm-omniglot-5w1s",
         description="fine-tuning baseline: classifier on the training characters (Conv-4 32, "
                     "batch norm), new head fine-tuned with SGD on the support set",
-        values=dict(task="omniglot", split="small-sets", rotation="classes", algo="finetune",
-                    model="conv4-pool", filters=32, norm="batch", ways=32, shots=1, query=3,
-                    meta_batch_size=1, optimizer="adam", outer_lr=1e-3, steps=4500,
-                    eval_ways=5, eval_shots=1, eval_query=15, inner_lr=0.1,
-                    eval_steps=(0, 1, 5, 10, 25, 50), eval_tasks=600, steps_per_call=50,
-                    log_every=500)),
+        values=dict(_FINETUNE, eval_shots=1)),
     Preset(
         name="finetune-omniglot-5w5s",
         paper="Ravi & Larochelle 2017, Optimization as a Model for Few-Shot Learning",
         table="no paper row for Omniglot: the paper's Baseline-finetune, sized like meta-lstm-omniglot-5w5s",
         description="finetune-omniglot-5w1s evaluated 5-way 5-shot",
-        values=dict(task="omniglot", split="small-sets", rotation="classes", algo="finetune",
-                    model="conv4-pool", filters=32, norm="batch", ways=32, shots=1, query=3,
-                    meta_batch_size=1, optimizer="adam", outer_lr=1e-3, steps=4500,
-                    eval_ways=5, eval_shots=5, eval_query=15, inner_lr=0.1,
-                    eval_steps=(0, 1, 5, 10, 25, 50), eval_tasks=600, steps_per_call=50,
-                    log_every=500)),
+        values=dict(_FINETUNE, eval_shots=5)),
     # mini-ImageNet: the paper's settings, 84x84, 75000 episodes (nEpisode of the authors'
     # mini-ImageNet configs).
     Preset(
