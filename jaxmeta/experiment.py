@@ -314,7 +314,7 @@ def evaluate_run(config: Config, params, *, split: str = "test", eval_steps=None
   # ``by_steps`` or ``by_presentations``; ``curve`` says it in words.
   return {"task": config.task, "algo": config.algo, "metric": task.metric_name,
           "n_tasks": int(num_tasks), "shots": config.eval_shots, "query": config.eval_query,
-          "split": split, "curve": algo.curve.description,
+          "split": split, "eval_norm": config.eval_norm, "curve": algo.curve.description,
           curve_key(algo.curve): {str(s): summarize(curves[:, s]) for s in eval_steps}}
 
 

@@ -38,7 +38,8 @@ def test_method_help_shows_the_options_it_reads(capsys):
   assert "--distort" not in text and "--read-steps" not in text   # siamese's, matching-fce's
   assert "--algo matching:" in text and "It reads --cosine-scale, --learn-scale, --ways, --eval-ways" in text
   text = _help(capsys, ["train", "--preset", "maml-omniglot-5w1s", "--help"])
-  assert "It reads --inner-lr, --inner-steps, --remat" in text and "--cosine-scale" not in text
+  assert "It reads --inner-params, --inner-lr, --inner-steps, --remat" in text
+  assert "--cosine-scale" not in text
   everything = _help(capsys, ["train", "--help"])
   assert "--distort" in everything and "--read-steps" in everything
 
