@@ -124,7 +124,8 @@ def _join(args) -> None:
                           ("--process-id", args.process_id)) if v is not None]
   if args.coordinator is None:
     if given:
-      raise ConfigError("coordinator", f"{' and '.join(given)} need --coordinator HOST:PORT "
+      verb = "needs" if len(given) == 1 else "need"
+      raise ConfigError("coordinator", f"{' and '.join(given)} {verb} --coordinator HOST:PORT "
                         "(process 0's address)")
     return
   kw = {}

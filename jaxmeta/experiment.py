@@ -204,8 +204,8 @@ def _prepare(config: Config, workdir: Optional[Path], force: bool) -> _Prepared:
     task = registry.build_task(config, "train")
   algo = registry.build_algorithm(config, task)
   optimizer = registry.build_optimizer(config)
-  if parallel.is_writer():
-    check_workdir(config, workdir, force)
+  # Only process 0 reads the workdir; its verdict stops every process.
+  parallel.from_process_0(lambda: check_workdir(config, workdir, force))
   template = _state_template(config, task, algo, optimizer)
   check_memory(config, task, template, parallel.mesh_size(mesh))
   return _Prepared(config, task, algo, optimizer, template, mesh)

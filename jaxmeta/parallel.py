@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import jax
 import numpy as np
@@ -173,7 +173,8 @@ def data_mesh() -> Optional[Mesh]:
 # --------------------------------------------------------------------------- processes
 def initialize(coordinator: Optional[str], num_processes: Optional[int],
                process_id: Optional[int], *, timeout_s: int = INIT_TIMEOUT_S,
-               heartbeat_timeout_s: int = HEARTBEAT_TIMEOUT_S) -> None:
+               heartbeat_timeout_s: int = HEARTBEAT_TIMEOUT_S,
+               on_lost_contact: Optional[Callable[[str], None]] = None) -> None:
   """Joins a multi-process run with ``jax.distributed.initialize``, before any computation.
 
   Args:
@@ -183,6 +184,10 @@ def initialize(coordinator: Optional[str], num_processes: Optional[int],
     process_id: this process's index, ``0 .. num_processes - 1``.
     timeout_s: how long to wait for every process to join; then a clear error.
     heartbeat_timeout_s: how long a silent peer is waited for during the run.
+    on_lost_contact: called (on a background thread) with a one-line description when,
+      during the run, another process stops answering; it must end the process (default:
+      print ``jaxmeta: error: lost contact ...`` and exit with status 1). Without it JAX
+      aborts the process with a stack trace.
 
   Raises:
     ConfigError: (``coordinator``, ``num_processes`` or ``process_id``) bad values, or
@@ -206,8 +211,20 @@ def initialize(coordinator: Optional[str], num_processes: Optional[int],
     kwargs.update(coordinator_address=coordinator, num_processes=num_processes,
                   process_id=process_id)
   start = time.time()
+  joining = [True]
+
+  def fatal(*status):
+    # While joining, the error also comes back from initialize, as an exception.
+    if joining[0]:
+      return
+    detail = _first_line(status[0]) if status else "no detail"
+    (on_lost_contact or _exit_lost_contact)(
+        f"lost contact with another process of the run ({detail}); start every process "
+        "again with the same command to resume from the last checkpoint")
   try:
-    jax.distributed.initialize(**kwargs)
+    with _fatal_errors_to(fatal):
+      jax.distributed.initialize(**kwargs)
+    joining[0] = False
   except Exception as e:  # noqa: BLE001 - jaxlib raises its own runtime errors
     waited = time.time() - start
     raise ConfigError("coordinator", f"could not join the run at {coordinator} as process "
@@ -215,7 +232,41 @@ def initialize(coordinator: Optional[str], num_processes: Optional[int],
                       f"{_first_line(e)}") from e
 
 
-def _first_line(e: BaseException) -> str:
+def _exit_lost_contact(message: str) -> None:
+  import os
+  import sys
+  print(f"jaxmeta: error: {message}", file=sys.stderr, flush=True)
+  os._exit(1)
+
+
+@contextlib.contextmanager
+def _fatal_errors_to(callback):
+  """Inside the block, ``jax.distributed.initialize`` creates its client with ``callback``
+  for the fatal errors of the coordination service (a peer stopped sending heartbeats).
+
+  ``jax.distributed.initialize`` does not expose this argument of jaxlib's client, whose
+  default aborts the process with a C++ stack trace; where jaxlib's internals differ this
+  is a no-op and JAX's own abort (with its own message) remains.
+  """
+  try:
+    from jax._src import distributed as _distributed
+    lib = _distributed._jax
+    original = lib.get_distributed_runtime_client
+  except (ImportError, AttributeError):
+    yield
+    return
+
+  def client(*args, **kwargs):
+    kwargs.setdefault("missed_heartbeat_callback", callback)
+    return original(*args, **kwargs)
+  lib.get_distributed_runtime_client = client
+  try:
+    yield
+  finally:
+    lib.get_distributed_runtime_client = original
+
+
+def _first_line(e) -> str:
   text = str(e).strip().splitlines()
   return text[0][:300] if text else type(e).__name__
 
@@ -247,8 +298,9 @@ def from_process_0(fn, like=None):
 
   For what only process 0 may do (read and write the run's files). The result (a bool,
   number or pytree of arrays; other processes pass ``like`` of the same structure) is
-  broadcast; a :class:`~jaxmeta.errors.JaxmetaError` that ``fn`` raises is raised on every
-  process, so that none is left waiting for the others.
+  broadcast (``like=None``: nothing is sent, for a check); a
+  :class:`~jaxmeta.errors.JaxmetaError` that ``fn`` raises is raised on every process, so
+  that none is left waiting for the others.
   """
   if jax.process_count() == 1:
     return fn()
@@ -271,6 +323,8 @@ def from_process_0(fn, like=None):
     if kind == "ConfigError":
       raise errors.ConfigError(parameter, message + " (found by process 0)")
     raise getattr(errors, kind, errors.JaxmetaError)(message + " (found by process 0)")
+  if like is None:   # a check: nothing to send but its verdict
+    return result
   if isinstance(result, bool):
     return bool(multihost_utils.broadcast_one_to_all(np.asarray(result)))
   return jax.tree.map(np.asarray, multihost_utils.broadcast_one_to_all(result))

@@ -72,9 +72,11 @@ def meta_batch_gradient(task: TaskDistribution, algo: Algorithm, params: Params,
   Task ``i`` of the meta-batch is sampled from ``split(split(key)[0], meta_batch_size)[i]``
   and differentiated with ``split(split(key)[1], meta_batch_size)[i]``, whatever the
   layout: with a ``mesh`` (see :mod:`jaxmeta.parallel`) device ``d`` of ``N`` takes tasks
-  ``d B/N .. (d+1) B/N - 1``, samples and differentiates them where it is
-  (``jax.shard_map``), and the per-device sums are added by one all-reduce. Only the
-  order of that sum differs from one device, so results agree to float32 round-off.
+  ``d B/N .. (d+1) B/N - 1``, samples them where it is (the keys are sharded and the
+  compiler partitions the sampler), differentiates them (``jax.shard_map``), and the
+  per-device sums are added by one all-reduce. Only the order of that sum differs from
+  one device, so results agree to float32 round-off. A mesh of one device runs the
+  program of ``mesh=None``.
   """
   task_key, algo_key = jax.random.split(key)
   task_keys = jax.random.split(task_key, meta_batch_size)

@@ -84,7 +84,9 @@ def main(omniglot_dir):
       task8 = few_shot_task(splits["train"], 5, 1, 2)
     model = jaxmeta.models.Conv4(filters=8, output_size=5, stride=1, pool=True, readout="flatten")
     algo = jaxmeta.algorithms.protonet(model, 5)
-    opt = optax.adam(1e-2)
+    # SGD: Adam would turn the round-off noise of gradients that are 0 in exact arithmetic
+    # (conv biases before batch norm) into +-lr steps whose sign depends on the layout.
+    opt = optax.sgd(0.1)
     p1, _, _ = train(task, algo, opt, 8, 3, None, "auto")
     p8, _, loop = train(task8, algo, opt, 8, 3, mesh8, "auto")
     hlo = loop.lower(jaxmeta.init_state(jax.random.key(0), task8, algo, opt, mesh8),
@@ -92,10 +94,12 @@ def main(omniglot_dir):
     out["protonet"] = {"diff_1_vs_8": max_diff(p1.params, p8.params),
                        "moved": max_diff(p1.params, jaxmeta.init_state(
                            jax.random.key(0), task, algo, opt).params),
-                       # one task's 5 support images per device, not the meta-batch's 40
+                       # each device samples one task ([1 task, 5 ways, 1 shot, 16, 16, 1]),
+                       # never the meta-batch's 8
                        "hlo": {"all_reduce": "all-reduce" in hlo,
-                               "local_support": "f32[1,5,16,16,1]" in hlo,
-                               "global_support": "f32[8,5,16,16,1]" in hlo}}
+                               "local_support": "f32[1,5,1,16,16,1]" in hlo,
+                               "global_support": "f32[8,5,1,16,16,1]" in hlo
+                               or "f32[8,5,16,16,1]" in hlo}}
 
   # Bad input through the command line (nothing is compiled before these errors).
   out["too_many_devices"] = cli_error(["train", "--devices", "9", "--steps", "1"])

@@ -5,7 +5,10 @@ Every case runs in subprocesses: the simulated device count (XLA_FLAGS) and
 jax.distributed can only be set before jax starts, and must not leak into other tests.
 Tolerance: 1 and N devices add the same per-task gradients in a different order (a
 per-device sum, then an all-reduce), so parameters agree to float32 round-off, a few ulps
-per step; after a few Adam steps that is within 1e-5 absolute (measured: ~1e-7).
+per step; after a few steps that is within 1e-5 absolute (measured: 3e-8). ProtoNets use
+SGD here: Adam divides by the gradient's own magnitude, so a gradient that is 0 in exact
+arithmetic (Conv-4's conv biases, cancelled by batch norm) becomes a +-lr step whose sign
+is that of its round-off, which depends on the layout.
 """
 import json
 import os
@@ -60,7 +63,7 @@ def test_sinusoid_maml_on_8_devices_equals_1(eight_devices):
   assert r["diff_1_vs_8_map"] < TOLERANCE, r     # lax.map over each device's tasks too
   assert r["loss_diff"] < TOLERANCE, r
   assert r["diff_none_vs_mesh1"] == 0.0          # a 1-device mesh is today's program
-  assert r["params_sharding"] == "PartitionSpec()"   # the state stays replicated
+  assert r["params_sharding"] in ("P()", "PartitionSpec()")   # the state stays replicated
 
 
 def test_the_8_device_step_is_partitioned(eight_devices):
