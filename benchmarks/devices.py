@@ -30,7 +30,7 @@ from pathlib import Path
 CASES = {
     # Finn et al. 2017 sec. 5.1: MLP 40-40, 1 inner step, K = 10; meta-batch 25 -> 32.
     "sinusoid": dict(task="sinusoid", algo="maml", meta_batch_size=32, steps_per_call=50,
-                     calls=3),
+                     calls=2),
     # MAML Omniglot 5-way 1-shot: Conv-4 (64 filters, stride 2), 1 inner step at 0.4,
     # the paper's meta-batch of 32.
     "omniglot": dict(preset="maml-omniglot-5w1s", meta_batch_size=32, steps_per_call=2,

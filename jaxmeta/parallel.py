@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Callable, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import jax
 import numpy as np
@@ -173,8 +173,7 @@ def data_mesh() -> Optional[Mesh]:
 # --------------------------------------------------------------------------- processes
 def initialize(coordinator: Optional[str], num_processes: Optional[int],
                process_id: Optional[int], *, timeout_s: int = INIT_TIMEOUT_S,
-               heartbeat_timeout_s: int = HEARTBEAT_TIMEOUT_S,
-               on_lost_contact: Optional[Callable[[str], None]] = None) -> None:
+               heartbeat_timeout_s: int = HEARTBEAT_TIMEOUT_S) -> None:
   """Joins a multi-process run with ``jax.distributed.initialize``, before any computation.
 
   Args:
@@ -184,10 +183,9 @@ def initialize(coordinator: Optional[str], num_processes: Optional[int],
     process_id: this process's index, ``0 .. num_processes - 1``.
     timeout_s: how long to wait for every process to join; then a clear error.
     heartbeat_timeout_s: how long a silent peer is waited for during the run.
-    on_lost_contact: called (on a background thread) with a one-line description when,
-      during the run, another process stops answering; it must end the process (default:
-      print ``jaxmeta: error: lost contact ...`` and exit with status 1). Without it JAX
-      aborts the process with a stack trace.
+      When a peer dies, JAX's coordination service ends the surviving processes within
+      about this time ("Terminating process because the JAX distributed service detected
+      fatal errors. This most likely indicates that another task died").
 
   Raises:
     ConfigError: (``coordinator``, ``num_processes`` or ``process_id``) bad values, or
@@ -210,21 +208,11 @@ def initialize(coordinator: Optional[str], num_processes: Optional[int],
   if coordinator != "auto":
     kwargs.update(coordinator_address=coordinator, num_processes=num_processes,
                   process_id=process_id)
+  if coordinator != "auto" and process_id != 0:
+    _wait_for_coordinator(coordinator, timeout_s)
   start = time.time()
-  joining = [True]
-
-  def fatal(*status):
-    # While joining, the error also comes back from initialize, as an exception.
-    if joining[0]:
-      return
-    detail = _first_line(status[0]) if status else "no detail"
-    (on_lost_contact or _exit_lost_contact)(
-        f"lost contact with another process of the run ({detail}); start every process "
-        "again with the same command to resume from the last checkpoint")
   try:
-    with _fatal_errors_to(fatal):
-      jax.distributed.initialize(**kwargs)
-    joining[0] = False
+    jax.distributed.initialize(**kwargs)
   except Exception as e:  # noqa: BLE001 - jaxlib raises its own runtime errors
     waited = time.time() - start
     raise ConfigError("coordinator", f"could not join the run at {coordinator} as process "
@@ -232,38 +220,26 @@ def initialize(coordinator: Optional[str], num_processes: Optional[int],
                       f"{_first_line(e)}") from e
 
 
-def _exit_lost_contact(message: str) -> None:
-  import os
-  import sys
-  print(f"jaxmeta: error: {message}", file=sys.stderr, flush=True)
-  os._exit(1)
+def _wait_for_coordinator(coordinator: str, timeout_s: float) -> None:
+  """Waits until something listens at ``HOST:PORT`` (process 0's coordination service).
 
-
-@contextlib.contextmanager
-def _fatal_errors_to(callback):
-  """Inside the block, ``jax.distributed.initialize`` creates its client with ``callback``
-  for the fatal errors of the coordination service (a peer stopped sending heartbeats).
-
-  ``jax.distributed.initialize`` does not expose this argument of jaxlib's client, whose
-  default aborts the process with a C++ stack trace; where jaxlib's internals differ this
-  is a no-op and JAX's own abort (with its own message) remains.
+  Done with a plain socket before ``jax.distributed.initialize``, whose client aborts the
+  process (a C++ stack trace, "another task died") when it cannot register in time.
   """
-  try:
-    from jax._src import distributed as _distributed
-    lib = _distributed._jax
-    original = lib.get_distributed_runtime_client
-  except (ImportError, AttributeError):
-    yield
-    return
-
-  def client(*args, **kwargs):
-    kwargs.setdefault("missed_heartbeat_callback", callback)
-    return original(*args, **kwargs)
-  lib.get_distributed_runtime_client = client
-  try:
-    yield
-  finally:
-    lib.get_distributed_runtime_client = original
+  import socket
+  host, port = coordinator.rsplit(":", 1)
+  deadline = time.time() + timeout_s
+  last = None
+  while time.time() < deadline:
+    try:
+      with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+        return
+    except OSError as e:
+      last = e
+      time.sleep(0.5)
+  raise ConfigError("coordinator", f"no process 0 answers at {coordinator} after {timeout_s:.0f} s "
+                    f"({getattr(last, 'strerror', None) or last}); start process 0 there, or "
+                    "check the address and the firewall")
 
 
 def _first_line(e) -> str:
