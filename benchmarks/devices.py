@@ -47,6 +47,7 @@ def allreduce_bytes(hlo: str) -> tuple[int, int]:
   Read from the compiled single step: its all-reduces run once per meta-step."""
   count, total = 0, 0
   for line in hlo.splitlines():
+    line = re.sub(r"/\*.*?\*/", "", line)   # long tuples carry /*index=5*/ comments
     m = re.search(r"=\s*(\(?[^=]*?\)?)\s+all-reduce(-start)?\(", line)
     if not m:
       continue
