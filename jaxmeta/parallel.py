@@ -3,9 +3,10 @@
 Tasks are the embarrassingly parallel axis of meta-learning. A :class:`jax.sharding.Mesh`
 with one axis, :data:`TASKS`, lays the devices out along it; the train step
 (:func:`jaxmeta.train.make_train_step` with ``mesh=``) gives each device its share of the
-global meta-batch's task keys, samples and differentiates those tasks where it is
-(``jax.shard_map``), and lets XLA reduce the per-device sums of the meta-gradient with
-one all-reduce. Parameters and optimizer state are replicated.
+global meta-batch's task keys; each device samples those tasks (the keys are sharded, and
+the compiler partitions the sampler) and differentiates them (``jax.shard_map``), and XLA
+adds the per-device sums of the meta-gradient with one all-reduce. Parameters and
+optimizer state are replicated.
 
 The same code serves one host (``jax.devices()`` are the local devices) and several
 (after :func:`initialize`, ``jax.devices()`` are every process's devices and the mesh
@@ -245,10 +246,6 @@ def _wait_for_coordinator(coordinator: str, timeout_s: float) -> None:
 def _first_line(e) -> str:
   text = str(e).strip().splitlines()
   return text[0][:300] if text else type(e).__name__
-
-
-def process_index() -> int:
-  return jax.process_index()
 
 
 def is_writer() -> bool:

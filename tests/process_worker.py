@@ -9,8 +9,9 @@ one process on one device, the reference.
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_force_host_platform_device_count=2").strip()
+if __name__ == "__main__":   # not when pytest imports this file looking for doctests
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             " --xla_force_host_platform_device_count=2").strip()
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
