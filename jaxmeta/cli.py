@@ -99,6 +99,40 @@ def _add_train_args(p: argparse.ArgumentParser, algo: Optional[str] = None):
   p.add_argument("--workdir", type=Path, help="run directory (config, metrics, checkpoints)")
   p.add_argument("--force", action="store_true", help="discard a different run in --workdir")
   p.add_argument("--no-progress", action="store_true")
+  _add_process_args(p)
+
+
+def _add_process_args(p):
+  """Flags of a multi-process run (jax.distributed); not part of the run's config."""
+  g = p.add_argument_group("processes (several hosts, or several processes on one host)")
+  g.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address: every "
+                 "process of the run is started with the same --coordinator and options and "
+                 "its own --process-id; auto: read a cluster's environment (SLURM, Open MPI, "
+                 "...). Only process 0 writes files")
+  g.add_argument("--num-processes", type=int, metavar="P", help="processes in the run")
+  g.add_argument("--process-id", type=int, metavar="I", help="this process, 0..P-1")
+  g.add_argument("--join-timeout", type=int, default=None, metavar="SECONDS",
+                 help="how long to wait for every process to join (default: 60), and for a "
+                 "silent process during the run (default: 20)")
+
+
+def _join(args) -> None:
+  """``jax.distributed.initialize`` when the flags ask for several processes; first thing,
+  before any device is used."""
+  from jaxmeta import checks, parallel
+  given = [f for f, v in (("--num-processes", args.num_processes),
+                          ("--process-id", args.process_id)) if v is not None]
+  if args.coordinator is None:
+    if given:
+      verb = "needs" if len(given) == 1 else "need"
+      raise ConfigError("coordinator", f"{' and '.join(given)} {verb} --coordinator HOST:PORT "
+                        "(process 0's address)")
+    return
+  kw = {}
+  if args.join_timeout is not None:
+    timeout = checks.integer("join_timeout", args.join_timeout)
+    kw = dict(timeout_s=timeout, heartbeat_timeout_s=min(timeout, parallel.HEARTBEAT_TIMEOUT_S))
+  parallel.initialize(args.coordinator, args.num_processes, args.process_id, **kw)
 
 
 def _config_from_args(args):
@@ -112,11 +146,13 @@ def _config_from_args(args):
 
 
 def cmd_train(args) -> int:
-  from jaxmeta import experiment
-  config = _config_from_args(args)
+  from jaxmeta import experiment, parallel
+  from jaxmeta.config import validate
+  config = validate(_config_from_args(args))   # bad flags fail before joining other processes
+  _join(args)
   results = experiment.train_and_evaluate(config, args.workdir, force=args.force,
                                           progress=not args.no_progress)
-  if results:
+  if results and parallel.is_writer():
     paper = experiment.PAPER_SINUSOID_K5 if config.task == "sinusoid" and config.eval_shots == 5 else None
     print(f"\n{config.task}: {config.eval_tasks} fresh tasks, K = {config.eval_shots}")
     print(experiment.format_table(results, paper))
@@ -145,6 +181,9 @@ def _add_eval_args(p):
   p.add_argument("--split", dest="eval_split", default="test", help="train | val | test (image tasks)")
   p.add_argument("--data-dir", help="where the data is now (default: the run's)")
   p.add_argument("--cache-dir", help="decoded-image cache (default: the run's)")
+  p.add_argument("--devices", help="devices the tasks are split over, per process: all or a "
+                 "count (default: the run's --devices)")
+  _add_process_args(p)
 
 
 def cmd_eval(args) -> int:
@@ -153,17 +192,24 @@ def cmd_eval(args) -> int:
   from jaxmeta.config import OPTIONS, validate
   checks.one_of("eval_split", args.eval_split, ("train", "val", "test"))
   changes = {k: getattr(args, k) for k in ("eval_shots", "eval_ways", "eval_query", "eval_steps",
-                                           "eval_tasks", "seed", "inner_lr", "test_update", "eval_norm")
+                                           "eval_tasks", "seed", "inner_lr", "test_update",
+                                           "eval_norm", "devices")
              if getattr(args, k) is not None}
   for name, value in changes.items():   # before the run is loaded (and anything compiled)
-    OPTIONS[name].validate(value)
+    changes[name] = OPTIONS[name].validate(value)
+  _join(args)
+  # Every process reads the run (a multi-process evaluation needs the workdir on a shared
+  # filesystem); only process 0 prints and writes.
   config, params = experiment.load_run(args.workdir, data_dir=args.data_dir,
                                        cache_dir=args.cache_dir)
   config = validate(config.replace(**changes))
+  experiment.check_processes_agree(config)
   results = experiment.evaluate_run(config, params, split=args.eval_split)
-  print(json.dumps(results, indent=2))
-  if args.out is not None:
-    atomic_write_json(args.out, results)
+  from jaxmeta import parallel
+  if parallel.is_writer():
+    print(json.dumps(results, indent=2))
+    if args.out is not None:
+      atomic_write_json(args.out, results)
   return 0
 
 
@@ -324,14 +370,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return args.run(args)
   except ConfigError as e:
     print(f"jaxmeta: error: {flag_for(args.parser, e.parameter)}: {e.message}", file=sys.stderr)
-    return 2
+    return _exit(2)
   except JaxmetaError as e:
     print(f"jaxmeta: error: {e}", file=sys.stderr)
-    return 2
+    return _exit(2)
+  except Exception as e:  # noqa: BLE001
+    if not _in_multiprocess_run():
+      raise
+    # A collective failed: another process of the run died or was killed.
+    detail = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+    print(f"jaxmeta: error: lost contact with another process of the run ({detail}); start "
+          "every process again with the same command to resume from the last checkpoint",
+          file=sys.stderr)
+    return _exit(1)
   except KeyboardInterrupt:
     print("jaxmeta: interrupted; rerun the same command to resume from the last checkpoint",
           file=sys.stderr)
     return 130
+
+
+def _in_multiprocess_run() -> bool:
+  if "jax" not in sys.modules:
+    return False
+  import jax
+  try:
+    return jax.distributed.is_initialized()
+  except AttributeError:
+    return False
+
+
+def _exit(code: int) -> int:
+  """``code``; in a multi-process run, exits at once: the normal exit would wait (minutes)
+  to say goodbye to processes that may be gone."""
+  if _in_multiprocess_run():
+    sys.stdout.flush()
+    sys.stderr.flush()
+    import os
+    os._exit(code)
+  return code
 
 
 if __name__ == "__main__":

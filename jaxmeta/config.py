@@ -24,7 +24,7 @@ import dataclasses
 import json
 from typing import Optional
 
-from jaxmeta import checks
+from jaxmeta import checks, parallel
 from jaxmeta import options as opt
 from jaxmeta import presets as _presets
 from jaxmeta import registry
@@ -96,6 +96,10 @@ CORE_OPTIONS = (
                 maximum=_MAX_STEPS),
     opt.choice("task_axis", "vmap", TASK_AXIS_MODES, "how tasks are batched: vmap, lax.map, "
                "or auto (map on CPU, vmap elsewhere)"),
+    opt.Option("devices", 1, "devices the meta-batch is split over, per process: all, or a "
+               "count (the global meta-batch stays --meta-batch-size, which must be a multiple "
+               "of the devices of every process together)", "str", parallel.parse_devices,
+               "all or a positive integer", resumable=True, group="devices"),
     opt.flag("remat", "rematerialise inner steps in the backward pass (memory constant in k)"),
     opt.integer("log_every", 1000, "steps between metrics.jsonl records", maximum=_MAX_STEPS,
                 resumable=True),

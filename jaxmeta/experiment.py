@@ -16,7 +16,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxmeta import checkpoint, registry
+from jaxmeta import checkpoint, parallel, registry
 from jaxmeta.config import Config, validate
 from jaxmeta.errors import CheckpointError, ConfigError, JaxmetaError, TrainingDivergedError
 from jaxmeta.train import TrainState, evaluate, init_state, make_train_loop, summarize
@@ -133,16 +133,18 @@ def _nbytes(tree) -> int:
   return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in jax.tree.leaves(tree))
 
 
-def check_memory(config: Config, task, template) -> None:
+def check_memory(config: Config, task, template, devices: int = 1) -> None:
   """Refuses, before compiling, a meta-batch whose episodes and per-task gradients alone
   exceed the device's memory (a lower bound of what the step needs: activations come on
-  top), naming the estimate."""
+  top), naming the estimate. Each of ``devices`` holds its share of the tasks."""
   episode = _nbytes(jax.eval_shape(task.sample, jax.random.key(0)))
   params = _nbytes(template.params)
-  need = config.meta_batch_size * (episode + params)
+  per_device = -(-config.meta_batch_size // devices)
+  need = per_device * (episode + params)
   have = _available_memory()
   if have is not None and need > have:
-    raise ConfigError("meta_batch_size", f"{config.meta_batch_size} tasks need at least "
+    share = "" if devices == 1 else f" ({per_device} on each of {devices} devices)"
+    raise ConfigError("meta_batch_size", f"{config.meta_batch_size} tasks{share} need at least "
                       f"{need / 2**30:.3g} GiB per step (episodes {episode / 2**20:.3g} MiB and "
                       f"per-task gradients {params / 2**20:.3g} MiB each), more than the "
                       f"{have / 2**30:.3g} GiB of {jax.devices()[0].platform.upper()} memory here")
@@ -169,23 +171,52 @@ class _Prepared(NamedTuple):
   algo: object
   optimizer: object
   template: TrainState
+  mesh: object
+
+
+def run_mesh(config: Config, training: bool = True):
+  """The device mesh of a run: ``None`` on one device of one process (today's program,
+  bit for bit), else :func:`jaxmeta.parallel.task_mesh` over ``config.devices`` devices
+  of every process. Refuses more devices than there are, and (``training``) a meta-batch
+  that does not split evenly over them, naming the nearest sizes that do. (Evaluation
+  pads its batches instead.)"""
+  devices = parallel.local_device_count(config.devices)
+  if devices == 1 and jax.process_count() == 1:
+    return None
+  mesh = parallel.task_mesh(devices)
+  if training:
+    parallel.check_divisible(config.meta_batch_size, parallel.mesh_size(mesh))
+  return mesh
+
+
+def check_processes_agree(config: Config) -> None:
+  """In a multi-process run, refuses processes given different options (every process
+  raises the same error); a no-op in one process."""
+  parallel.check_same_everywhere(config.to_json())
 
 
 def _prepare(config: Config, workdir: Optional[Path], force: bool) -> _Prepared:
   """Every check of a training run; writes and compiles nothing."""
   config = validate(config)
-  task = registry.build_task(config, "train")
+  check_processes_agree(config)
+  mesh = run_mesh(config)
+  with parallel.placing_data_on(mesh):   # the dataset where the devices sample from it
+    task = registry.build_task(config, "train")
   algo = registry.build_algorithm(config, task)
   optimizer = registry.build_optimizer(config)
-  check_workdir(config, workdir, force)
+  # Only process 0 reads the workdir; its verdict stops every process.
+  parallel.from_process_0(lambda: check_workdir(config, workdir, force))
   template = _state_template(config, task, algo, optimizer)
-  check_memory(config, task, template)
-  return _Prepared(config, task, algo, optimizer, template)
+  check_memory(config, task, template, parallel.mesh_size(mesh))
+  return _Prepared(config, task, algo, optimizer, template, mesh)
 
 
 def _locked(workdir: Optional[Path]):
+  """The workdir's lock; only process 0 of a multi-process run takes it (and writes)."""
   import contextlib
-  return contextlib.nullcontext() if workdir is None else checkpoint.WorkdirLock(workdir)
+  if workdir is None or not parallel.is_writer():
+    return contextlib.nullcontext()
+  return checkpoint.WorkdirLock(workdir)
 
 
 def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False,
@@ -204,9 +235,10 @@ def train(config: Config, workdir: Optional[Path] = None, *, force: bool = False
 
 def _train_prepared(p: _Prepared, workdir, force, progress, log) -> TrainState:
   with _locked(workdir):
-    resume = prepare_workdir(p.config, workdir, force)
+    # Process 0 makes the workdir ready and says whether there is a checkpoint to resume.
+    resume = parallel.from_process_0(lambda: prepare_workdir(p.config, workdir, force), False)
     return _train(p.config, None if workdir is None else Path(workdir), p.task, p.algo,
-                  p.optimizer, p.template, resume, progress, log)
+                  p.optimizer, p.template, resume, progress, log, p.mesh)
 
 
 def train_and_evaluate(config: Config, workdir: Optional[Path] = None, *, force: bool = False,
@@ -220,7 +252,7 @@ def train_and_evaluate(config: Config, workdir: Optional[Path] = None, *, force:
   with _locked(workdir):
     state = _train_prepared(prepared, workdir, force, progress, log)
     try:
-      results = {config.algo: evaluate_run(config, state.params)}
+      results = {config.algo: evaluate_run(config, state.params, mesh=prepared.mesh)}
     except JaxmetaError as e:  # e.g. split lake-small: every character was used for training
       log(f"trained {config.steps} steps; not evaluated: {e}")
       return {}
@@ -228,20 +260,26 @@ def train_and_evaluate(config: Config, workdir: Optional[Path] = None, *, force:
       base_cfg = config.replace(algo="pretrained", baseline="none", inner_steps=0)
       base_dir = None if workdir is None else Path(workdir) / BASELINE_DIR
       base_state = train(base_cfg, base_dir, force=force, progress=progress, log=log)
-      results["pretrained"] = evaluate_run(base_cfg, base_state.params)
-    if workdir is not None:
+      results["pretrained"] = evaluate_run(base_cfg, base_state.params, mesh=prepared.mesh)
+    if workdir is not None and parallel.is_writer():
       with _writing(Path(workdir) / "eval.json"):
         checkpoint.atomic_write_json(Path(workdir) / "eval.json", results)
   return results
 
 
-def _train(config, workdir, task, algo, optimizer, template, resume, progress, log):
+def _train(config, workdir, task, algo, optimizer, template, resume, progress, log, mesh=None):
   keys = keys_for(config)
+  if not parallel.is_writer():   # process 0 of a multi-process run logs and writes
+    workdir, progress, log = None, False, lambda *a, **k: None
   if resume:
-    state = checkpoint.load_checkpoint(workdir, template)
+    # Process 0 reads the checkpoint; every process starts from its values.
+    like = jax.tree.map(lambda v: np.zeros(v.shape, v.dtype), template)
+    state = parallel.from_process_0(lambda: checkpoint.load_checkpoint(workdir, template), like)
+    state = jax.tree.map(jax.numpy.asarray, state)
     start = int(state.step)
     log(f"resumed from step {start}")
-    checkpoint.trim_metrics(workdir / "metrics.jsonl", start)
+    if workdir is not None:
+      checkpoint.trim_metrics(workdir / "metrics.jsonl", start)
   else:
     state = None
     start = 0
@@ -249,7 +287,7 @@ def _train(config, workdir, task, algo, optimizer, template, resume, progress, l
     with _writing(workdir / "config.json"):
       checkpoint.atomic_write_json(workdir / "config.json", config.to_json())
   if state is None:
-    state = init_state(keys.init, task, algo, optimizer)
+    state = init_state(keys.init, task, algo, optimizer, mesh)
   saved_step = start if resume else None
 
   chunk = min(config.steps_per_call, config.log_every, config.checkpoint_every or config.steps_per_call)
@@ -263,7 +301,7 @@ def _train(config, workdir, task, algo, optimizer, template, resume, progress, l
     n = min(chunk - step0 % chunk, config.steps - step0)
     if n not in loops:
       loops[n] = make_train_loop(task, algo, optimizer, config.meta_batch_size, n,
-                                 task_axis=config.task_axis)
+                                 task_axis=config.task_axis, mesh=mesh)
     new_state, metrics = loops[n](state, keys.train)
     losses = np.asarray(metrics["loss"])
     if not np.all(np.isfinite(losses)):
@@ -300,15 +338,22 @@ def _train(config, workdir, task, algo, optimizer, template, resume, progress, l
 
 
 def evaluate_run(config: Config, params, *, split: str = "test", eval_steps=None,
-                 num_tasks: Optional[int] = None, seed: Optional[int] = None) -> dict:
-  """Evaluates ``params`` on fresh tasks; returns the results JSON of ``jaxmeta eval``."""
+                 num_tasks: Optional[int] = None, seed: Optional[int] = None,
+                 mesh="config") -> dict:
+  """Evaluates ``params`` on fresh tasks; returns the results JSON of ``jaxmeta eval``.
+
+  The tasks are split over ``mesh`` (default: the run's :func:`run_mesh`); the results
+  do not depend on it."""
+  if isinstance(mesh, str):
+    mesh = run_mesh(config, training=False)
   eval_steps = tuple(config.eval_steps if eval_steps is None else eval_steps)
   num_tasks = config.eval_tasks if num_tasks is None else num_tasks
-  task = registry.build_task(config, split, for_eval=True)
+  with parallel.placing_data_on(mesh):
+    task = registry.build_task(config, split, for_eval=True)
   algo = registry.build_algorithm(config, task)
   eval_key = keys_for(config if seed is None else config.replace(seed=seed)).eval
   curves = evaluate(task, algo, params, eval_key, num_tasks, max(eval_steps),
-                    batch_size=config.eval_batch)
+                    batch_size=config.eval_batch, mesh=mesh)
   # The curve's axis is the method's: adaptation steps (gradient methods; metric methods
   # give a constant curve) or presentations of a class (sequence models). The key is
   # ``by_steps`` or ``by_presentations``; ``curve`` says it in words.

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxmeta import checks
+from jaxmeta import checks, parallel
 from jaxmeta.errors import ConfigError
 from jaxmeta.types import Episode, TaskDistribution
 
@@ -66,9 +66,11 @@ def device_resident(array) -> Callable[[], jax.Array]:
   as a literal (slow to compile, and impossible for gigabytes). A ``jax.Ref`` closed
   over is passed to the program as an argument instead, so the dataset stays one device
   buffer however many train steps and evaluators use it. Without ``jax.new_ref`` (older
-  jax) this falls back to a plain device array.
+  jax) this falls back to a plain device array. Inside
+  :func:`jaxmeta.parallel.placing_data_on` the buffer is replicated on that mesh's devices.
   """
-  value = jnp.asarray(array)
+  mesh = parallel.data_mesh()
+  value = jnp.asarray(array) if mesh is None else parallel.replicate(np.asarray(array), mesh)
   if hasattr(jax, "new_ref"):
     ref = jax.new_ref(value)
     return lambda: ref[...]
