@@ -53,6 +53,8 @@ def meta_batch_gradient(task: TaskDistribution, algo: Algorithm, params: Params,
   mean metrics. Pure; this is the body of the train step before the optimizer."""
   task_key, algo_key = jax.random.split(key)
   episodes = jax.vmap(task.sample)(jax.random.split(task_key, meta_batch_size))
+  if algo.batch_meta_grad is not None:   # the mean gradient directly (see Algorithm)
+    return algo.batch_meta_grad(params, episodes, jax.random.split(algo_key, meta_batch_size))
   per_task = _map_over_tasks(lambda ep, k: algo.meta_grad(params, ep, k), task_axis)
   grads, metrics = per_task(episodes, jax.random.split(algo_key, meta_batch_size))
   mean = lambda tree: jax.tree.map(lambda v: jnp.mean(v, axis=0), tree)
