@@ -210,6 +210,8 @@ def cmd_eval_lake(args) -> int:
     raise ConfigError("workdir", "give exactly one of --workdir (a trained run) or --baseline mhd")
   if args.steps is not None:
     checks.integer("steps", args.steps, minimum=0)
+  if args.workdir is not None:   # before reading the runs: a run that cannot be scored
+    experiment.check_lake_scorable(args.workdir)
   runs = lake.load_runs(args.runs)
   if args.baseline == "mhd":
     scored = {"per_run": lake.score_mhd(runs)}
