@@ -267,6 +267,8 @@ def cmd_eval_lake(args) -> int:
   if args.steps is not None:
     checks.integer("steps", args.steps, minimum=0)
   checks.one_of("eval_norm", args.eval_norm, ("episode", "support"))
+  if args.workdir is not None:   # before reading the runs: a run that cannot be scored
+    experiment.check_lake_scorable(args.workdir)
   runs = lake.load_runs(args.runs)
   if args.baseline == "mhd":
     scored = {"per_run": lake.score_mhd(runs)}

@@ -425,6 +425,21 @@ def format_table(results: dict[str, dict], paper: Optional[dict] = None) -> str:
   return "\n".join(lines)
 
 
+def check_lake_scorable(workdir) -> None:
+  """Raises ConfigError (one line, before anything is loaded or compiled) when the run in
+  ``workdir`` cannot be scored on Lake et al.'s runs: a sequence model (``--algo mann``,
+  ``lstm``) reads (image, previous label) sequences and answers with a label code of fixed
+  width, the one-hot over its ``--ways`` classes (or string codes it was trained to emit),
+  while a Lake run is a 20-way one-shot support/query set."""
+  config = read_config(Path(workdir))
+  if registry.ALGORITHMS[config.algo].episodes is None:
+    return
+  raise ConfigError("workdir", f"{workdir} is a --algo {config.algo} run, a sequence model "
+                    f"with a fixed label width ({config.label_encoding} labels for --ways "
+                    f"{config.ways}); eval-lake scores 20-way one-shot support/query runs, which "
+                    f"it cannot read: evaluate it with `jaxmeta eval` (accuracy by instance)")
+
+
 def score_lake_runs(workdir, runs, steps=None, **overrides) -> dict:
   """Percent error of each run for the trained run in ``workdir``, scored at point
   ``steps`` of the method's evaluation curve (default: the run's largest ``eval_steps``).
@@ -443,6 +458,7 @@ def score_lake_runs(workdir, runs, steps=None, **overrides) -> dict:
   from jaxmeta.data.lake import run_episodes
   from jaxmeta.tasks.episodes import accuracy, cross_entropy
   from jaxmeta.types import TaskDistribution
+  check_lake_scorable(workdir)
   config, params = load_run(workdir, **overrides)
   if config.task != "omniglot":
     raise ConfigError("workdir", f"{workdir} was trained on --task {config.task}; eval-lake "

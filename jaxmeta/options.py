@@ -152,6 +152,9 @@ class Registration(NamedTuple):
       ``(config, split) -> TaskDistribution`` (the embedding baseline trains a classifier).
     preset: for a task, the preset whose values a run of it starts from when no preset is
       named (its paper's setting: episode and evaluation sizes, model, inner rate).
+    episodes: for a method whose episodes are not the task's (sequence models such as
+      MANN), ``(config, split, for_eval) -> TaskDistribution`` used for training AND
+      evaluation instead of the task's N-way K-shot episodes.
   """
   name: str
   build: Callable
@@ -160,6 +163,7 @@ class Registration(NamedTuple):
   description: str = ""
   train_task: Optional[Callable] = None
   preset: Optional[str] = None
+  episodes: Optional[Callable] = None
 
   def option_names(self) -> tuple:
     return tuple(o.name for o in self.options) + tuple(self.reads)

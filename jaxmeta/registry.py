@@ -39,6 +39,7 @@ METHOD_MODULES = (
     "siamese",
     "embedding_nn",
     "meta_lstm",
+    "mann",            # mann, lstm (Santoro et al. 2016's memory network and its baseline)
 )
 
 
@@ -181,6 +182,9 @@ OUTER_SCHEDULES = {
 
 def build_task(config, split: str = "train", for_eval: bool = False):
   """The task distribution of a run; a method may train on another task (``train_task``)."""
+  episodes = ALGORITHMS[config.algo].episodes
+  if episodes is not None:   # sequence models: their own episodes, for training and evaluation
+    return episodes(config, split, for_eval)
   train_task = ALGORITHMS[config.algo].train_task
   if not for_eval and train_task is not None:
     return train_task(config, split)

@@ -82,6 +82,8 @@ def meta_batch_gradient(task: TaskDistribution, algo: Algorithm, params: Params,
   task_keys = jax.random.split(task_key, meta_batch_size)
   algo_keys = jax.random.split(algo_key, meta_batch_size)
   if parallel.mesh_size(mesh) == 1:   # today's program, bit for bit
+    if algo.batch_meta_grad is not None:   # the mean gradient directly (see Algorithm)
+      return algo.batch_meta_grad(params, jax.vmap(task.sample)(task_keys), algo_keys)
     grads, metrics = _per_task_sums(task, algo, params, task_keys, algo_keys, task_axis)
     mean = lambda tree: jax.tree.map(lambda v: jnp.mean(v, axis=0), tree)
     return mean(grads), mean(metrics)
@@ -100,6 +102,12 @@ def meta_batch_gradient(task: TaskDistribution, algo: Algorithm, params: Params,
     # that a gradient taken inside a task (the inner loop) is that task's alone. Left
     # invariant, its transpose would add the inner gradients of every device.
     params = jax.lax.pcast(params, parallel.TASKS, to="varying")
+    if algo.batch_meta_grad is not None:   # this device's mean, weighted by its task count
+      grads, metrics = algo.batch_meta_grad(params, episodes, algo_keys)
+      local_tasks = algo_keys.shape[0]
+      total = lambda tree: jax.tree.map(
+          lambda v: jax.lax.psum(v * local_tasks, parallel.TASKS) / meta_batch_size, tree)
+      return total(grads), total(metrics)
     per_task = _map_over_tasks(lambda ep, k: algo.meta_grad(params, ep, k), task_axis)
     grads, metrics = per_task(episodes, algo_keys)
     # Sum here, add across devices, divide once (one all-reduce of the parameters' size).
