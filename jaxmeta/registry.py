@@ -39,6 +39,7 @@ METHOD_MODULES = (
     "siamese",
     "embedding_nn",
     "meta_lstm",
+    "metanet",
 )
 
 
