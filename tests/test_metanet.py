@@ -38,13 +38,14 @@ def test_with_F_and_G_outputs_zero_it_is_the_slow_network(loss):
     params["F"][part]["out_b"] = jnp.zeros_like(params["F"][part]["out_b"])
     params["G"][part]["w3"] = jnp.zeros_like(params["G"][part]["w3"])
     params["G"][part]["b3"] = jnp.zeros_like(params["G"][part]["b3"])
-  logits = mn.metanet_logits(params, ep, 3, minibatches=3, loss=loss, key=jax.random.key(2))
-  slow = mn.slow_logits(params["base"], ep.query_x, 3)
+  run = jax.jit(lambda p: (mn.metanet_logits(p, ep, 3, minibatches=3, loss=loss,
+                                              key=jax.random.key(2)),
+                           mn.slow_logits(p["base"], ep.query_x, 3)))
+  logits, slow = run(params)
   np.testing.assert_allclose(logits, slow, rtol=1e-5, atol=1e-6)
   # ... and with the real F and G they differ
-  fresh = mn.init_params(jax.random.key(1), ep, head=3, filters=4, loss=loss)
-  assert not np.allclose(mn.metanet_logits(fresh, ep, 3, minibatches=3, loss=loss,
-                                           key=jax.random.key(2)), slow, atol=1e-6)
+  fresh, slow = run(mn.init_params(jax.random.key(1), ep, head=3, filters=4, loss=loss))
+  assert not np.allclose(fresh, slow, atol=1e-6)
 
 
 def test_memory_read_with_orthogonal_keys_returns_the_matching_value():
@@ -91,16 +92,22 @@ def test_per_example_gradients_are_each_examples_own():
   """The memory values are G of the gradient of each support example's loss alone."""
   ep = _episode(ways=2, shots=2)
   params = mn.init_params(jax.random.key(0), ep, head=2, filters=4)
-  (m_conv, _), _ = mn.example_memory(params, ep.support_x, ep.support_y, 2)
   net = params["base"]
 
   def loss(conv, i):
     b = dict(net, conv=conv)
     return -jax.nn.log_softmax(mn.slow_logits(b, ep.support_x[i:i + 1], 2)[0])[ep.support_y[i]]
-  for i in range(4):
-    g = jnp.concatenate([v.reshape(-1) for v in jax.grad(loss)(net["conv"], i)])
-    np.testing.assert_allclose(m_conv[i], mn.run_mlp(params["G"]["conv"], mn.log_and_sign(g)),
-                               rtol=1e-4, atol=1e-7)
+
+  @jax.jit
+  def both(params):
+    (m_conv, _), _ = mn.example_memory(params, ep.support_x, ep.support_y, 2)
+    one_by_one = []
+    for i in range(4):
+      g = jnp.concatenate([v.reshape(-1) for v in jax.grad(loss)(params["base"]["conv"], i)])
+      one_by_one.append(mn.run_mlp(params["G"]["conv"], mn.log_and_sign(g)))
+    return m_conv, jnp.stack(one_by_one)
+  batched, looped = both(params)
+  np.testing.assert_allclose(batched, looped, rtol=1e-4, atol=1e-7)
 
 
 def test_meta_gradient_reaches_every_part_but_the_key_head():
@@ -127,7 +134,7 @@ def test_another_number_of_ways_reuses_the_head_columns():
   params = algo3.init(jax.random.key(0), _episode(ways=3))
   shapes = lambda t: jax.tree.map(jnp.shape, t)
   assert shapes(params) == shapes(algo5.init(jax.random.key(0), ep5))
-  acc = algo5.evaluate(params, ep5, 0, jax.random.key(1))
+  acc = jax.jit(algo5.evaluate, static_argnums=2)(params, ep5, 0, jax.random.key(1))
   assert acc.shape == (1,) and 0 <= float(acc[0]) <= 1
 
 
