@@ -108,6 +108,19 @@ _MANN = dict(task="omniglot", split="small-sets", rotation="per-task", image_siz
              outer_lr=1e-3, steps=20000, steps_per_call=100, log_every=500, eval_tasks=1000,
              eval_steps=(1, 2, 3, 4, 5, 10), eval_batch=100)
 
+# Meta Networks (Munkhdalai & Yu 2017, sec. 4.1 and the authors' Omniglot code): both
+# networks 5 x [conv 64, ReLU, pool] + 64 -> 64 -> N without biases or batch norm, 28x28
+# images, a random rotation per class, 10 queries per class in training, T = 5 support
+# mini-batches for F, the code's N-way cross-entropy as representation loss, one episode
+# per update, Adam 1e-3, gradient norm clipped at 10. Evaluated on 600 episodes of unseen
+# characters (small-sets protocol) with 15 queries per class. The step counts are sized
+# for a 2-core CPU (benchmarks/RESULTS.md), not the paper's.
+_METANET = dict(task="omniglot", split="small-sets", rotation="per-task", algo="metanet",
+                shots=1, query=10, meta_batch_size=1, optimizer="adam", outer_lr=1e-3,
+                metanet_clip=10.0, metanet_loss="ce", metanet_minibatches=5, filters=64,
+                image_size=28, task_axis="map", steps_per_call=10, log_every=100,
+                eval_tasks=600, eval_shots=1, eval_query=15, eval_steps=(0,))
+
 _ENTRIES = (
     # ---- Sinusoid regression (Finn et al. 2017 sec. 5.1) ----
     Preset(
@@ -791,6 +804,24 @@ _ENTRIES = (
         description="the LSTM baseline on mann-omniglot-15way-string's episodes",
         values=dict(_MANN, algo="lstm", ways=15, episode_length=150, label_encoding="string",
                     string_length=5)),
+
+    # ---- Meta Networks on Omniglot (issue 11) ----
+    Preset(
+        name="metanet-omniglot-5w1s",
+        paper="Munkhdalai & Yu 2017, Meta Networks",
+        table="Table 1 (Omniglot 5-way 1-shot, MetaNet 98.95 %), small-sets protocol, CPU-sized "
+              "step count (benchmarks/RESULTS.md)",
+        description="MetaNet, Omniglot 5-way 1-shot, 10 queries/class, Adam 1e-3, clip 10, "
+                    "one episode per step",
+        values=dict(_METANET, ways=5, metanet_head=5, steps=6000, eval_batch=10)),
+    Preset(
+        name="metanet-omniglot-20w1s",
+        paper="Munkhdalai & Yu 2017, Meta Networks",
+        table="Table 1 (Omniglot 20-way 1-shot, MetaNet 97.00 %), small-sets protocol, CPU-sized "
+              "step count (benchmarks/RESULTS.md)",
+        description="MetaNet, Omniglot 20-way 1-shot, 10 queries/class, Adam 1e-3, clip 10, "
+                    "one episode per step",
+        values=dict(_METANET, ways=20, metanet_head=20, steps=2000, eval_batch=4)),
 )
 
 # Name -> preset, in the order above (sinusoid, metric Omniglot, lake-small, metric

@@ -37,9 +37,10 @@ METHOD_MODULES = (
     "matching",        # matching, matching-fce
     "relation",
     "siamese",
-    "embedding_nn",
+    "embedding_nn",    # embedding-nn, finetune
     "meta_lstm",
     "mann",            # mann, lstm (Santoro et al. 2016's memory network and its baseline)
+    "metanet",
 )
 
 
