@@ -209,7 +209,8 @@ def test_eval_lake_scores_a_metanet_trained_5_way_on_20_way_runs(tmp_path):
                    "--image-size", "16", "--split", "lake-small", "--ways", "5",
                    "--metanet-head", "5", "--shots", "1", "--query", "1", "--meta-batch-size",
                    "1", "--steps", "1", "--steps-per-call", "1", "--eval-shots", "1",
-                   "--eval-query", "1", "--eval-steps", "0", "--data-dir", str(OMNIGLOT),
+                   "--eval-query", "1", "--eval-steps", "0", "--eval-tasks", "2",
+                   "--data-dir", str(OMNIGLOT),
                    "--cache-dir", str(tmp_path / "cache"), "--workdir", str(workdir),
                    "--no-progress"]) == 0
   make_runs(tmp_path / "runs20", n_runs=2, ways=20)
