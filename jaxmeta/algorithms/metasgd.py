@@ -74,13 +74,12 @@ def metasgd(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
   init_model = model_init(model, task)
 
   def init(key: jax.Array, episode: Episode):
-    model_key, alpha_key = jax.random.split(key)
-    theta = init_model(model_key, episode)
+    theta = init_model(key, episode)   # the same theta as before alpha_range existed
     if alpha_range is None:
       alpha = jax.tree.map(lambda v: jnp.full_like(v, inner_lr), theta)
     else:
       leaves, treedef = jax.tree.flatten(theta)
-      keys = jax.random.split(alpha_key, len(leaves))
+      keys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
       alpha = treedef.unflatten([jax.random.uniform(k, v.shape, v.dtype, *alpha_range)
                                  for k, v in zip(keys, leaves)])
     return {"model": theta, "inner_lr": alpha}
