@@ -169,8 +169,8 @@ MODELS: dict[str, Registration] = _table(
 
 # --------------------------------------------------------------------------- optimizers
 OPTIMIZERS = {"adam": optax.adam, "sgd": optax.sgd}
-# --outer-schedule: the outer learning rate as a function of the step, from (outer_lr, steps).
-# name -> (config -> the learning rate, a number or an optax schedule)
+# --outer-schedule: name -> (config -> the outer learning rate: a number, or an optax
+# schedule of the step).
 OUTER_SCHEDULES = {
     "constant": lambda config: config.outer_lr,
     "linear": lambda config: optax.linear_schedule(config.outer_lr, 0.0, config.steps),
@@ -211,7 +211,8 @@ def build_algorithm(config, task):
   registration = ALGORITHMS[config.algo]
   model = build_model(config, task)
   algo = registration.build(config, model, task)
-  if getattr(config, "eval_norm", "episode") == "support" and getattr(model, "norm", None) == "batch":
+  non_transductive = getattr(config, "eval_norm", "episode") == "support"
+  if non_transductive and getattr(model, "norm", None) == "batch":
     scoring = registration.build(config, model.clone(norm="support"), task)
     algo = algo._replace(evaluate=scoring.evaluate)
   return algo

@@ -160,8 +160,8 @@ def finetune(embedding: nn.Module, num_train_classes: int, ways: int, *,
   given) fine-tunes it with the whole network (or, ``head_only``, the new layer alone)
   on the support set; the curve is the query accuracy after 0..n steps. The paper tunes
   the step size and the number of steps on the validation classes: ``jaxmeta eval
-  --split val`` of runs that differ only in ``--inner-lr``, then the chosen one on
-  test.
+  --split val --inner-lr X`` of one trained run for several X, then the chosen rate on
+  the test classes.
 
   Batch norm: a :class:`~jaxmeta.models.Conv4` trained with ``norm="batch"`` is
   fine-tuned and scored with the support set's statistics (``norm="support"``), so the
