@@ -153,7 +153,7 @@ def test_support_statistics_score_each_query_on_its_own(algo):
 
 
 def test_relation_encoder_is_the_authors_unpadded_first_two_blocks():
-  from jaxmeta.models.conv import Conv4, conv2d
+  from jaxmeta.models.conv import conv2d
   x = jax.random.normal(jax.random.key(0), (2, 9, 9, 3))
   k = jax.random.normal(jax.random.key(1), (3, 3, 3, 4))
   valid = jax.lax.conv_general_dilated(x, k, (1, 1), "VALID",

@@ -136,12 +136,7 @@ def test_mann_learns_on_omniglot_and_eval_writes_by_instance(tmp_path):
 
 
 # --------------------------------------------------------------------------- bad input
-def _error(capsys, argv):
-  code = main(argv)
-  err = capsys.readouterr().err
-  assert code == 2, err
-  assert err.startswith("jaxmeta: error: ") and err.count("\n") == 1, err
-  return err
+from test_cli import _error  # one line, naming the flag, exit 2
 
 
 @pytest.mark.parametrize("flags, name", [
