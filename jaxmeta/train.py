@@ -56,7 +56,7 @@ def _map_over_tasks(fn: Callable, task_axis: str) -> Callable:
   return lambda *args: jax.lax.map(lambda a: fn(*a), args)
 
 
-def _per_task_sums(task: TaskDistribution, algo: Algorithm, params: Params, task_keys: jax.Array,
+def _per_task(task: TaskDistribution, algo: Algorithm, params: Params, task_keys: jax.Array,
                    algo_keys: jax.Array, task_axis: str):
   """Samples one task per key and returns the per-task gradients and metrics, stacked."""
   episodes = jax.vmap(task.sample)(task_keys)
@@ -84,7 +84,7 @@ def meta_batch_gradient(task: TaskDistribution, algo: Algorithm, params: Params,
   if parallel.mesh_size(mesh) == 1:   # today's program, bit for bit
     if algo.batch_meta_grad is not None:   # the mean gradient directly (see Algorithm)
       return algo.batch_meta_grad(params, jax.vmap(task.sample)(task_keys), algo_keys)
-    grads, metrics = _per_task_sums(task, algo, params, task_keys, algo_keys, task_axis)
+    grads, metrics = _per_task(task, algo, params, task_keys, algo_keys, task_axis)
     mean = lambda tree: jax.tree.map(lambda v: jnp.mean(v, axis=0), tree)
     return mean(grads), mean(metrics)
 
@@ -103,17 +103,14 @@ def meta_batch_gradient(task: TaskDistribution, algo: Algorithm, params: Params,
     # invariant, its transpose would add the inner gradients of every device.
     params = jax.lax.pcast(params, parallel.TASKS, to="varying")
     if algo.batch_meta_grad is not None:   # this device's mean, weighted by its task count
-      grads, metrics = algo.batch_meta_grad(params, episodes, algo_keys)
       local_tasks = algo_keys.shape[0]
-      total = lambda tree: jax.tree.map(
-          lambda v: jax.lax.psum(v * local_tasks, parallel.TASKS) / meta_batch_size, tree)
-      return total(grads), total(metrics)
-    per_task = _map_over_tasks(lambda ep, k: algo.meta_grad(params, ep, k), task_axis)
-    grads, metrics = per_task(episodes, algo_keys)
-    # Sum here, add across devices, divide once (one all-reduce of the parameters' size).
-    total = lambda tree: jax.tree.map(
-        lambda v: jax.lax.psum(jnp.sum(v, axis=0), parallel.TASKS) / meta_batch_size, tree)
-    return total(grads), total(metrics)
+      sums = jax.tree.map(lambda v: v * local_tasks,
+                          algo.batch_meta_grad(params, episodes, algo_keys))
+    else:
+      per_task = _map_over_tasks(lambda ep, k: algo.meta_grad(params, ep, k), task_axis)
+      sums = jax.tree.map(lambda v: jnp.sum(v, axis=0), per_task(episodes, algo_keys))
+    # Add across devices, divide once (one all-reduce of the parameters' size).
+    return jax.tree.map(lambda v: jax.lax.psum(v, parallel.TASKS) / meta_batch_size, sums)
 
   return jax.shard_map(local, mesh=mesh, in_specs=(P(), shard, shard), out_specs=P())(
       params, episodes, algo_keys)
