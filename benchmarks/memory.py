@@ -1,4 +1,4 @@
-"""Peak memory of second-order MAML vs inner steps k, with and without ``--remat``.
+"""Peak memory of second-order MAML (or the meta-LSTM) vs inner steps k, with and without ``--remat``.
 
 Second-order MAML keeps every inner step's activations for the backward pass, so its
 memory grows linearly with k; ``remat=True`` wraps the inner-step body in
@@ -10,6 +10,8 @@ program needs, independent of the allocator and of the load on the machine.
 Usage:
   python benchmarks/memory.py                       # Omniglot 5w5s, meta-batch 32, vmap
   python benchmarks/memory.py --shots 1 --steps 1,5,10,20 --out runs/benchmarks/memory.json
+  python benchmarks/memory.py --algo meta-lstm --shots 1 --meta-batch-size 1 --filters 32 \
+      --steps 1,4,12,24              # Ravi & Larochelle's learner; k = updates T
 
 The meta-batch is vmapped (``--task-axis vmap``, the GPU/TPU path, where memory matters);
 with ``lax.map`` only one task's activations are live at a time.
@@ -40,9 +42,17 @@ def step_memory(inner_steps: int, remat: bool, *, ways=5, shots=5, query=15, met
                    jax.random.uniform(k2, (ways * query, size, size, 1)), jnp.arange(ways * query) % ways)
 
   task = TaskDistribution("random-omniglot", sample, cross_entropy, accuracy, "accuracy", ways)
-  model = Conv4(filters, stride=2, norm="batch", output_size=ways, readout="mean", conv_impl=conv_impl)
-  algorithm = getattr(jaxmeta.algorithms, algo)(model, task, inner_lr=0.4, inner_steps=inner_steps,
-                                                remat=remat)
+  if algo == "meta-lstm":
+    # The paper's learner (conv4-pool: stride-1 convs, 2x2 max-pools, flattened, linear head).
+    from jaxmeta.algorithms.meta_lstm import meta_lstm
+    model = Conv4(filters, stride=1, pool=True, norm="batch", output_size=ways, readout="flatten",
+                  conv_impl=conv_impl)
+    algorithm = meta_lstm(model, task, meta_lstm_updates=inner_steps, remat=remat)
+  else:
+    model = Conv4(filters, stride=2, norm="batch", output_size=ways, readout="mean",
+                  conv_impl=conv_impl)
+    algorithm = getattr(jaxmeta.algorithms, algo)(model, task, inner_lr=0.4,
+                                                  inner_steps=inner_steps, remat=remat)
   opt = optax.adam(1e-3)
   state = jax.eval_shape(lambda k: jaxmeta.init_state(k, task, algorithm, opt), jax.random.key(0))
   step = jaxmeta.make_train_step(task, algorithm, opt, meta_batch_size, task_axis=task_axis)
@@ -66,7 +76,7 @@ def main(argv=None) -> int:
   p.add_argument("--filters", type=int, default=64)
   p.add_argument("--task-axis", default="vmap", choices=("vmap", "map"))
   p.add_argument("--conv-impl", default="auto", choices=("auto", "lax", "patches"))
-  p.add_argument("--algo", default="maml", choices=("maml", "metasgd", "anil"))
+  p.add_argument("--algo", default="maml", choices=("maml", "metasgd", "anil", "meta-lstm"))
   p.add_argument("--out", type=Path)
   args = p.parse_args(argv)
   try:

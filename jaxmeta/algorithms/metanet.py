@@ -466,8 +466,8 @@ def metanet(ways: int, *, head: int | None = None, filters: int = 64, minibatche
     >>> from jaxmeta.types import Episode
     >>> ep = Episode(jnp.ones((2, 8, 8, 1)), jnp.array([0, 1]), jnp.ones((4, 8, 8, 1)), jnp.array([0, 1, 0, 1]))
     >>> algo = metanet(2, filters=4, minibatches=2)
-    >>> params = algo.init(jax.random.key(0), ep)
-    >>> algo.evaluate(params, ep, 0, jax.random.key(1)).shape
+    >>> params = jax.jit(algo.init)(jax.random.key(0), ep)
+    >>> jax.jit(algo.evaluate, static_argnums=2)(params, ep, 0, jax.random.key(1)).shape
     (1,)
   """
   ways = check_ways(ways)
