@@ -25,7 +25,6 @@ from jaxmeta.train import TrainState, evaluate, init_state, make_train_loop, sum
 
 CHECKPOINT_SECONDS = 10.0
 BASELINE_DIR = "baseline-pretrained"
-METRICS_NAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"   # --tensorboard's event files, under the workdir
 
 # Post-adaptation MSE of Finn et al. 2017 (sinusoid, K = 5 at test) after 1 / 5 / 10 steps.
@@ -114,7 +113,7 @@ def prepare_workdir(config: Config, workdir: Optional[Path], force: bool = False
       checkpoint.discard_run(workdir)
   resume = checkpoint.has_checkpoint(workdir)
   if not resume:   # a fresh trajectory: nothing of an earlier one may stay beside it
-    checkpoint.trim_metrics(workdir / METRICS_NAME, 0)
+    checkpoint.trim_metrics(workdir / checkpoint.METRICS_NAME, 0)
     (workdir / "eval.json").unlink(missing_ok=True)
     shutil.rmtree(workdir / TENSORBOARD_DIR, ignore_errors=True)
   return resume
@@ -182,7 +181,7 @@ class MetricsLog:
   """
 
   def __init__(self, workdir: Path, tensorboard: bool = False, start: int = 0):
-    self.path = Path(workdir) / METRICS_NAME
+    self.path = Path(workdir) / checkpoint.METRICS_NAME
     self.events_dir = Path(workdir) / TENSORBOARD_DIR
     self.writer = None
     if tensorboard:
@@ -344,7 +343,7 @@ def _train(config, workdir, task, algo, optimizer, template, resume, progress, l
     start = int(state.step)
     log(f"resumed from step {start}")
     if workdir is not None:
-      checkpoint.trim_metrics(workdir / METRICS_NAME, start)
+      checkpoint.trim_metrics(workdir / checkpoint.METRICS_NAME, start)
   else:
     state = None
     start = 0

@@ -20,12 +20,10 @@ import json
 import math
 import numbers
 from pathlib import Path
-from typing import Optional
 
 from jaxmeta import checkpoint
 from jaxmeta.errors import CheckpointError, ConfigError, JaxmetaError
 
-METRICS_NAME = "metrics.jsonl"
 DEFAULT_OUT = "curves.png"
 # Formats matplotlib's Agg-based savefig writes without extra dependencies.
 FORMATS = (".png", ".pdf", ".svg")
@@ -75,7 +73,8 @@ def series(records: list[dict]) -> dict[str, tuple[list, list]]:
   Example:
     >>> series([{"step": 1, "steps_per_s": 9.0, "loss": 2.0, "meta_grad_norm": 0.5, "note": "x"},
     ...         {"step": 2, "steps_per_s": 8.0, "loss": 1.0}])
-    {'loss': ([1, 2], [2.0, 1.0]), 'meta_grad_norm': ([1], [0.5]), 'steps_per_s': ([1, 2], [9.0, 8.0])}
+    {'loss': ([1, 2], [2.0, 1.0]), 'meta_grad_norm': ([1], [0.5]),
+     'steps_per_s': ([1, 2], [9.0, 8.0])}
   """
   found: dict[str, tuple[list, list]] = {}
   for record in records:
@@ -103,10 +102,10 @@ def check_run(workdir, out=None) -> tuple[Path, Path]:
     raise ConfigError("workdir", f"{workdir} does not exist")
   if not workdir.is_dir():
     raise ConfigError("workdir", f"{workdir} is not a directory")
-  metrics = workdir / METRICS_NAME
+  metrics = workdir / checkpoint.METRICS_NAME
   if not metrics.is_file():
-    raise ConfigError("workdir", f"{workdir} holds no {METRICS_NAME} (a run writes it at its "
-                      f"first --log-every step)")
+    raise ConfigError("workdir", f"{workdir} holds no {checkpoint.METRICS_NAME} (a run "
+                      "writes it at its first --log-every step)")
   out = workdir / DEFAULT_OUT if out is None else Path(out)
   if out.suffix.lower() not in FORMATS:
     raise ConfigError("out", f"{out}: the file name must end in "
@@ -174,14 +173,12 @@ def _draw(curves: dict, title: str, columns: int):
     ax.plot(steps, values, marker="." if len(steps) < 50 else None, linewidth=1.2)
     ax.set_title(_LABELS.get(name, name.replace("_", " ")), fontsize=10)
     # A loss falling over decades reads better on a log axis; only where that is defined.
-    positive = [v for v in values if math.isfinite(v)]
-    if name.endswith("loss") and positive and min(positive) > 0 and max(positive) > 20 * min(positive):
+    finite = [v for v in values if math.isfinite(v)]
+    if name.endswith("loss") and finite and min(finite) > 0 and max(finite) > 20 * min(finite):
       ax.set_yscale("log")
     ax.grid(alpha=0.3)
   for ax in axes.flat[len(curves):]:
     ax.set_visible(False)
-  for ax in axes[-1]:
-    ax.set_xlabel("meta-step")
   for column in range(columns):   # a hidden last-row panel leaves the step axis to the row above
     visible = [axes[r, column] for r in range(rows) if axes[r, column].get_visible()]
     if visible:

@@ -31,7 +31,9 @@ def _error(capsys, argv):
 
 
 def _files(directory):
-  return sorted(p.relative_to(directory) for p in directory.rglob("*")) if directory.exists() else None
+  if not directory.exists():
+    return None
+  return sorted(p.relative_to(directory) for p in directory.rglob("*"))
 
 
 def _png_size(path):
@@ -156,7 +158,8 @@ def test_tensorboard_events_hold_the_metrics_jsonl_scalars(tensorboard_run):
   records = _records(tensorboard_run)
   assert [r["step"] for r in records] == [5, 10, 15, 20]
   scalars = _scalars(tensorboard_run / experiment.TENSORBOARD_DIR)
-  assert set(scalars) == set(records[0]) - {"step"} == {"loss", "steps_per_s", "pre_adaptation_loss"}
+  assert set(scalars) == set(records[0]) - {"step"} == {
+      "loss", "steps_per_s", "pre_adaptation_loss"}
   for record in records:
     for name, value in record.items():
       if name != "step":   # event files hold float32
