@@ -20,6 +20,7 @@ from jaxmeta.errors import CheckpointError, ConfigError
 
 MAGIC = b"JAXMETA1"
 CHECKPOINT_NAME = "checkpoint.msgpack"
+METRICS_NAME = "metrics.jsonl"   # one JSON object per line, appended every --log-every steps
 
 
 TEMP_SUFFIX = ".tmp"

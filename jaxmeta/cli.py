@@ -1,4 +1,4 @@
-"""Command line: ``jaxmeta train | eval | presets | download | eval-lake``.
+"""Command line: ``jaxmeta train | eval | presets | download | eval-lake | plot``.
 
 Parsing only; the work is in :mod:`jaxmeta.experiment` and the library. The ``train``
 flags and their ``--help`` are generated from the option declarations
@@ -285,6 +285,19 @@ def cmd_eval_lake(args) -> int:
   return 0
 
 
+def _add_plot_args(p):
+  p.add_argument("--workdir", type=Path, required=True,
+                 help="a run directory (its metrics.jsonl; the run may still be training)")
+  p.add_argument("--out", type=Path, help="image to write, .png, .pdf or .svg "
+                 "(default: DIR/curves.png)")
+
+
+def cmd_plot(args) -> int:
+  from jaxmeta import plots
+  print(plots.plot_run(args.workdir, args.out))
+  return 0
+
+
 class _Parser(argparse.ArgumentParser):
   """argparse with the one-line error format of the rest of the CLI (exit status 2), and
   negative numbers in any notation (``-1e-3``) read as values, so that the range check
@@ -310,6 +323,8 @@ COMMANDS = {
     "download": ("download the official Omniglot files", _add_download_args, cmd_download),
     "eval-lake": ("score a run (or the MHD baseline) on Lake et al.'s 20-way runs",
                   _add_eval_lake_args, cmd_eval_lake),
+    "plot": ("draw a run's training curves (loss, accuracy, steps/s, ...) from its "
+             "metrics.jsonl", _add_plot_args, cmd_plot),
 }
 
 

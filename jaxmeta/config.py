@@ -103,6 +103,9 @@ CORE_OPTIONS = (
     opt.flag("remat", "rematerialise inner steps in the backward pass (memory constant in k)"),
     opt.integer("log_every", 1000, "steps between metrics.jsonl records", maximum=_MAX_STEPS,
                 resumable=True),
+    opt.flag("tensorboard", "also write the metrics.jsonl scalars as TensorBoard event files "
+             "in DIR/tensorboard (needs tensorboardX: pip install jaxmeta[tensorboard])",
+             resumable=True),
     opt.integer("checkpoint_every", None, "steps between checkpoints (default: every ~10 s)",
                 maximum=_MAX_STEPS, resumable=True),
     opt.choice("baseline", "none", BASELINES, "also train the MAML paper's pretrained "

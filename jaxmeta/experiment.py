@@ -5,8 +5,10 @@ This is what ``jaxmeta train`` and ``jaxmeta eval`` call; everything here is hos
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,6 +25,7 @@ from jaxmeta.train import TrainState, evaluate, init_state, make_train_loop, sum
 
 CHECKPOINT_SECONDS = 10.0
 BASELINE_DIR = "baseline-pretrained"
+TENSORBOARD_DIR = "tensorboard"   # --tensorboard's event files, under the workdir
 
 # Post-adaptation MSE of Finn et al. 2017 (sinusoid, K = 5 at test) after 1 / 5 / 10 steps.
 PAPER_SINUSOID_K5 = {"maml": {1: 0.67, 5: 0.38, 10: 0.35},
@@ -110,8 +113,9 @@ def prepare_workdir(config: Config, workdir: Optional[Path], force: bool = False
       checkpoint.discard_run(workdir)
   resume = checkpoint.has_checkpoint(workdir)
   if not resume:   # a fresh trajectory: nothing of an earlier one may stay beside it
-    checkpoint.trim_metrics(workdir / "metrics.jsonl", 0)
+    checkpoint.trim_metrics(workdir / checkpoint.METRICS_NAME, 0)
     (workdir / "eval.json").unlink(missing_ok=True)
+    shutil.rmtree(workdir / TENSORBOARD_DIR, ignore_errors=True)
   return resume
 
 
@@ -150,9 +154,69 @@ def check_memory(config: Config, task, template, devices: int = 1) -> None:
                       f"{have / 2**30:.3g} GiB of {jax.devices()[0].platform.upper()} memory here")
 
 
+def check_tensorboard(config: Config, workdir: Optional[Path]) -> None:
+  """Refuses ``--tensorboard`` without a workdir to write to, or without tensorboardX
+  installed (an optional dependency), before anything is loaded or compiled."""
+  if not config.tensorboard:
+    return
+  if workdir is None:
+    raise ConfigError("tensorboard", f"writes its event files in DIR/{TENSORBOARD_DIR}; "
+                      "give a --workdir DIR")
+  try:
+    import tensorboardX  # noqa: F401
+  except ImportError:
+    raise ConfigError("tensorboard", "needs tensorboardX, which is not installed: "
+                      "pip install jaxmeta[tensorboard]") from None
+
+
+class MetricsLog:
+  """Where a run's records go: appended to ``metrics.jsonl``, and with ``tensorboard``
+  also written as scalars (one tag per key, at the record's step) to TensorBoard event
+  files in ``workdir/tensorboard``.
+
+  ``start`` is the step the run resumes from (0: a fresh start): TensorBoard then drops
+  the events an interrupted process logged after it, as :func:`~jaxmeta.checkpoint.trim_metrics`
+  does for ``metrics.jsonl``. Use it as a context manager (the event writer has a thread
+  and buffers to flush).
+  """
+
+  def __init__(self, workdir: Path, tensorboard: bool = False, start: int = 0):
+    self.path = Path(workdir) / checkpoint.METRICS_NAME
+    self.events_dir = Path(workdir) / TENSORBOARD_DIR
+    self.writer = None
+    if tensorboard:
+      from tensorboardX import SummaryWriter
+      # Event files are named by the second they were opened: the suffix keeps a run
+      # resumed within the same second from overwriting the file of the one before.
+      with _writing(self.events_dir):
+        self.writer = SummaryWriter(str(self.events_dir), purge_step=start or None,
+                                    filename_suffix=f".from-step-{start}")
+
+  def append(self, record: dict) -> None:
+    with _writing(self.path):
+      checkpoint.append_metrics(self.path, record)
+    if self.writer is not None:
+      with _writing(self.events_dir):
+        for name, value in record.items():
+          if name != "step":
+            self.writer.add_scalar(name, value, record["step"])
+        self.writer.flush()   # a run still training shows its curves up to now
+
+  def close(self) -> None:
+    if self.writer is not None:
+      self.writer.close()
+      self.writer = None
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+    return False
+
+
 def _writing(path):
   """OSError while writing a run file -> one clear error naming the path and errno."""
-  import contextlib
 
   @contextlib.contextmanager
   def guard():
@@ -199,6 +263,7 @@ def _prepare(config: Config, workdir: Optional[Path], force: bool) -> _Prepared:
   """Every check of a training run; writes and compiles nothing."""
   config = validate(config)
   check_processes_agree(config)
+  check_tensorboard(config, workdir)
   mesh = run_mesh(config)
   with parallel.placing_data_on(mesh):   # the dataset where the devices sample from it
     task = registry.build_task(config, "train")
@@ -213,7 +278,6 @@ def _prepare(config: Config, workdir: Optional[Path], force: bool) -> _Prepared:
 
 def _locked(workdir: Optional[Path]):
   """The workdir's lock; only process 0 of a multi-process run takes it (and writes)."""
-  import contextlib
   if workdir is None or not parallel.is_writer():
     return contextlib.nullcontext()
   return checkpoint.WorkdirLock(workdir)
@@ -279,7 +343,7 @@ def _train(config, workdir, task, algo, optimizer, template, resume, progress, l
     start = int(state.step)
     log(f"resumed from step {start}")
     if workdir is not None:
-      checkpoint.trim_metrics(workdir / "metrics.jsonl", start)
+      checkpoint.trim_metrics(workdir / checkpoint.METRICS_NAME, start)
   else:
     state = None
     start = 0
@@ -296,43 +360,46 @@ def _train(config, workdir, task, algo, optimizer, template, resume, progress, l
   last_log_step, log_time, log_losses = start, time.time(), []
   bar = tqdm(total=config.steps, initial=start, desc=f"{config.algo} on {config.task}",
              disable=not progress, unit="step", dynamic_ncols=True, file=sys.stderr)
-  while int(state.step) < config.steps:
-    step0 = int(state.step)
-    n = min(chunk - step0 % chunk, config.steps - step0)
-    if n not in loops:
-      loops[n] = make_train_loop(task, algo, optimizer, config.meta_batch_size, n,
-                                 task_axis=config.task_axis, mesh=mesh)
-    new_state, metrics = loops[n](state, keys.train)
-    losses = np.asarray(metrics["loss"])
-    if not np.all(np.isfinite(losses)):
-      bad = int(np.argmax(~np.isfinite(losses)))
-      bar.close()
-      raise TrainingDivergedError(step0 + bad + 1, float(losses[bad]), saved_step,
-                                  workdir=workdir is not None)
-    state = new_state
-    step = step0 + n
-    bar.update(n)
-    log_losses.append(losses)
-    if step // config.log_every > last_log_step // config.log_every or step == config.steps:
-      now = time.time()
-      record = {"step": step, "loss": float(np.concatenate(log_losses).mean()),
-                "steps_per_s": (step - last_log_step) / max(now - log_time, 1e-9)}
-      for k, v in metrics.items():
-        if k != "loss":
-          record[k] = float(np.asarray(v).mean())
-      bar.set_postfix(loss=f"{record['loss']:.4g}")
+  # Process 0 (the one with a workdir) writes the records; the event writer, if any, is
+  # closed (its buffer flushed) however training ends.
+  metrics_log = None if workdir is None else MetricsLog(workdir, config.tensorboard, start)
+  with metrics_log or contextlib.nullcontext():
+    while int(state.step) < config.steps:
+      step0 = int(state.step)
+      n = min(chunk - step0 % chunk, config.steps - step0)
+      if n not in loops:
+        loops[n] = make_train_loop(task, algo, optimizer, config.meta_batch_size, n,
+                                   task_axis=config.task_axis, mesh=mesh)
+      new_state, metrics = loops[n](state, keys.train)
+      losses = np.asarray(metrics["loss"])
+      if not np.all(np.isfinite(losses)):
+        bad = int(np.argmax(~np.isfinite(losses)))
+        bar.close()
+        raise TrainingDivergedError(step0 + bad + 1, float(losses[bad]), saved_step,
+                                    workdir=workdir is not None)
+      state = new_state
+      step = step0 + n
+      bar.update(n)
+      log_losses.append(losses)
+      if step // config.log_every > last_log_step // config.log_every or step == config.steps:
+        now = time.time()
+        record = {"step": step, "loss": float(np.concatenate(log_losses).mean()),
+                  "steps_per_s": (step - last_log_step) / max(now - log_time, 1e-9)}
+        for k, v in metrics.items():
+          if k != "loss":
+            record[k] = float(np.asarray(v).mean())
+        bar.set_postfix(loss=f"{record['loss']:.4g}")
+        if metrics_log is not None:
+          metrics_log.append(record)
+        last_log_step, log_time, log_losses = step, now, []
       if workdir is not None:
-        with _writing(workdir / "metrics.jsonl"):
-          checkpoint.append_metrics(workdir / "metrics.jsonl", record)
-      last_log_step, log_time, log_losses = step, now, []
-    if workdir is not None:
-      due = (config.checkpoint_every is not None and
-             step // config.checkpoint_every > step0 // config.checkpoint_every)
-      due = due or (config.checkpoint_every is None and time.time() - last_ckpt_time >= CHECKPOINT_SECONDS)
-      if due or step == config.steps:
-        with _writing(workdir / checkpoint.CHECKPOINT_NAME):
-          checkpoint.save_checkpoint(workdir, state)
-        saved_step, last_ckpt_time = step, time.time()
+        due = (config.checkpoint_every is not None and
+               step // config.checkpoint_every > step0 // config.checkpoint_every)
+        due = due or (config.checkpoint_every is None and time.time() - last_ckpt_time >= CHECKPOINT_SECONDS)
+        if due or step == config.steps:
+          with _writing(workdir / checkpoint.CHECKPOINT_NAME):
+            checkpoint.save_checkpoint(workdir, state)
+          saved_step, last_ckpt_time = step, time.time()
   bar.close()
   return state
 

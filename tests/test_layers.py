@@ -8,7 +8,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "jaxmeta"
 # The application layer: run configuration, name tables, host-side experiment, command line.
 APPLICATION = {"jaxmeta.config", "jaxmeta.presets", "jaxmeta.registry", "jaxmeta.experiment",
-               "jaxmeta.cli"}
+               "jaxmeta.plots", "jaxmeta.cli"}
 
 
 def _module_name(path: Path) -> str:

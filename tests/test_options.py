@@ -112,9 +112,9 @@ def test_presets_validate_and_round_trip_through_config_json(name):
 
 def test_resumability_is_declared_per_option():
   assert set(Config.RESUMABLE_CHANGES) == {
-      "steps", "log_every", "checkpoint_every", "eval_shots", "eval_query", "eval_steps",
-      "eval_tasks", "baseline", "preset", "eval_ways", "data_dir", "cache_dir", "download",
-      "eval_batch", "eval_inner_batch", "eval_norm", "test_update", "devices"}
+      "steps", "log_every", "tensorboard", "checkpoint_every", "eval_shots", "eval_query",
+      "eval_steps", "eval_tasks", "baseline", "preset", "eval_ways", "data_dir", "cache_dir",
+      "download", "eval_batch", "eval_inner_batch", "eval_norm", "test_update", "devices"}
   a = Config()
   assert a.differences(a.replace(steps=5, eval_tasks=3)) == []
   assert a.differences(a.replace(inner_lr=0.5, cosine_scale=2.0)) == ["inner_lr", "cosine_scale"]
