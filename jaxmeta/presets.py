@@ -87,10 +87,12 @@ _METASGD = dict(algo="metasgd", metasgd_init="uniform")
 # learner with 32 filters, batch norm and 2x2 max-pools (conv4-pool), 5-way, 15 queries per
 # class; T = 12 updates at 1-shot (batches of 5), 8 at 5-shot (batches of 25), i.e. the whole
 # support set at every update; Adam 1e-3, gradients clipped to global norm 0.25, one task
-# per meta-step (the authors' code). Evaluated after the same T updates on 600 tasks.
+# per meta-step (the authors' code). Evaluated after the same T updates on 600 tasks, with
+# the support set's batch-norm statistics (the meta-LSTM always evaluates so; eval_norm says
+# it in config.json and eval.json).
 _META_LSTM = dict(algo="meta-lstm", model="conv4-pool", filters=32, norm="batch", ways=5,
                   query=15, meta_batch_size=1, optimizer="adam", outer_lr=1e-3, clip_norm=0.25,
-                  eval_query=15, eval_tasks=600)
+                  eval_query=15, eval_tasks=600, eval_norm="support")
 
 # Ravi & Larochelle's "Baseline-finetune": the meta-LSTM's learner pretrained as a classifier
 # on all training characters (batches of 32 x 4 = 128 images), then a new 5-way output layer

@@ -14,10 +14,10 @@ def test_readme_snippet_runs(capsys):
 
 
 def _adding_a_method_example():
-  text = (Path(__file__).parents[1] / "README.md").read_text()
+  text = (Path(__file__).parents[1] / "docs" / "adding-a-method.md").read_text()
   snippet = re.search(r"```python\n(# jaxmeta/algorithms/decay_maml.py\n.*?)```", text, re.S).group(1)
   namespace = {}
-  exec(compile(snippet, "README.md (Adding a method)", "exec"), namespace)
+  exec(compile(snippet, "docs/adding-a-method.md", "exec"), namespace)
   return namespace
 
 
