@@ -42,8 +42,8 @@ def measured(tmp_path_factory):
   return json.loads((out / "quickstart.json").read_text())
 
 
-# Measured (seeds fixed, 28x28, Conv-4 32, 300 steps each, 200 test tasks): MAML 85.5 +- 1.3 %
-# after 3 steps (19.6 % before adaptation), ProtoNet 89.5 +- 1.2 %. The thresholds leave about
+# Measured (seeds fixed, 28x28, Conv-4 32, 300 steps each, 200 test tasks): MAML 85.5 +- 1.2 %
+# after 3 steps (19.6 % before adaptation), ProtoNet 89.5 +- 1.3 %. The thresholds leave about
 # 20 points for other jax versions and CPUs; an untrained or broken learner stays near 20 %.
 @requires_omniglot
 def test_maml_adapts_to_unseen_characters(measured):
