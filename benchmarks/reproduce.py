@@ -73,7 +73,7 @@ def parse_args(argv):
     raise UsageError(f"--table: required unless --render-only; choose from {', '.join(TABLES)}")
   if args.rows is not None:
     if args.table is None:
-      raise UsageError("--rows: needs --table")
+      raise UsageError(f"--rows: needs --table (choose from {', '.join(TABLES)})")
     names = [r.name for r in TABLES[args.table].rows]
     wanted = [r.strip() for r in args.rows.split(",")]
     unknown = [r for r in wanted if r not in names]

@@ -134,8 +134,11 @@ def format_hardware(record: Optional[dict]) -> str:
   load = ""
   if hw.get("load_start") and hw.get("load_end"):
     load = f", load {hw['load_start'][0]:.1f} → {hw['load_end'][0]:.1f}"
-  return (f"{hw.get('cpu_count')} CPUs ({hw.get('machine')}), jax {hw.get('jax_backend')} "
-          f"({hw.get('device_kind')}){load}; {record.get('date', '')[:10]}")
+  device = hw.get("jax_backend")
+  if hw.get("device_kind") and hw.get("device_kind") != device:   # e.g. "gpu (NVIDIA H100)"
+    device += f" ({hw['device_kind']})"
+  return (f"{hw.get('cpu_count')} CPUs ({hw.get('machine')}), jax on {device}{load}; "
+          f"{record.get('date', '')[:10]}")
 
 
 def format_protocol(row: Row, record: Optional[dict]) -> str:
