@@ -69,13 +69,13 @@ def _number(value, decimals: int, recorded: bool) -> str:
   RESULTS.md stated (98.18 in a table of one decimal)."""
   if value is None:
     return "?"
-  value = float(value)
-  if not math.isfinite(value):
-    return str(value)
-  if recorded:
+  if recorded:   # an int was stated without decimals (1207 MiB), a float with its own
     text = repr(value)
     stated = len(text.split(".")[1]) if "." in text and "e" not in text else 0
     decimals = max(decimals, stated)
+  value = float(value)
+  if not math.isfinite(value):
+    return str(value)
   return f"{value:.{decimals}f}"
 
 
@@ -93,8 +93,8 @@ def format_ours(table: Table, row: Row, record: Optional[dict]) -> str:
     text = _number(r.get("mean"), table.decimals, recorded)
     if r.get("ci95") is not None:
       text += f" ± {_number(r['ci95'], table.decimals, recorded)}"
-    parts.append(text)
-  out = " / ".join(parts) + table.unit
+    parts.append(text + table.unit)
+  out = " / ".join(parts)
   if record.get("quick"):
     out += " (--quick smoke run)"
   return out + (f" {RECORDED_MARK}" if recorded else "")
@@ -170,7 +170,7 @@ def render_table(table: Table, records: dict, figures: list) -> str:
   lines += ["", head, "|" + "---|" * 8]
   for row in table.rows:
     record = records.get(row.name)
-    paper = row.paper if row.paper_source is None else f"{row.paper} ({row.paper_source})"
+    paper = f"{row.paper} [{row.paper_source}]" if row.paper_source else row.paper
     cells = (row.method, row.setting, format_ours(table, row, record), paper,
              format_protocol(row, record), format_budget(row, record), format_hardware(record),
              command(table, row))
