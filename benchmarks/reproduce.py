@@ -69,11 +69,11 @@ def parse_args(argv):
   args = p.parse_args(argv)
   if args.table is not None and args.table not in TABLES:
     raise UsageError(f"--table: unknown table {args.table!r}; choose from {', '.join(TABLES)}")
+  if args.rows is not None and args.table is None:
+    raise UsageError(f"--rows: needs --table (choose from {', '.join(TABLES)})")
   if args.table is None and not args.render_only:
     raise UsageError(f"--table: required unless --render-only; choose from {', '.join(TABLES)}")
   if args.rows is not None:
-    if args.table is None:
-      raise UsageError(f"--rows: needs --table (choose from {', '.join(TABLES)})")
     names = [r.name for r in TABLES[args.table].rows]
     wanted = [r.strip() for r in args.rows.split(",")]
     unknown = [r for r in wanted if r not in names]
