@@ -9,9 +9,9 @@ program needs, independent of the allocator and of the load on the machine.
 
 Usage:
   python benchmarks/memory.py                       # Omniglot 5w5s, meta-batch 32, vmap
-  python benchmarks/memory.py --shots 1 --steps 1,5,10,20 --out runs/benchmarks/memory.json
+  python benchmarks/memory.py --shots 1 --steps 1,5,10,20 --json runs/benchmarks/memory.json
   python benchmarks/memory.py --algo meta-lstm --shots 1 --meta-batch-size 1 --filters 32 \
-      --steps 1,4,12,24              # Ravi & Larochelle's learner; k = updates T
+      --task-axis map --steps 1,4,12,24     # Ravi & Larochelle's learner; k = updates T
 
 The meta-batch is vmapped (``--task-axis vmap``, the GPU/TPU path, where memory matters);
 with ``lax.map`` only one task's activations are live at a time.
@@ -77,7 +77,8 @@ def main(argv=None) -> int:
   p.add_argument("--task-axis", default="vmap", choices=("vmap", "map"))
   p.add_argument("--conv-impl", default="auto", choices=("auto", "lax", "patches"))
   p.add_argument("--algo", default="maml", choices=("maml", "metasgd", "anil", "meta-lstm"))
-  p.add_argument("--out", type=Path)
+  p.add_argument("--out", "--json", dest="out", type=Path,
+                 help="results JSON (benchmarks/reproduce.py reads its peak_mib)")
   args = p.parse_args(argv)
   try:
     ks = [int(k) for k in args.steps.split(",")]
@@ -108,8 +109,13 @@ def main(argv=None) -> int:
   if args.out is not None:
     from jaxmeta.checkpoint import atomic_write_json
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    # peak_mib: k -> {"no_remat", "remat"}, the numbers of RESULTS.md's memory table.
+    peak = {str(r["inner_steps"]): {} for r in rows}
+    for r in rows:
+      peak[str(r["inner_steps"])]["remat" if r["remat"] else "no_remat"] = r["peak_bytes"] / 2**20
     atomic_write_json(args.out, {"args": {k: str(v) for k, v in vars(args).items()},
-                                 "backend": jax.default_backend(), "rows": rows})
+                                 "backend": jax.default_backend(), "rows": rows,
+                                 "peak_mib": peak})
   return 0
 
 

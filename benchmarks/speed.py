@@ -11,7 +11,7 @@ Usage:
   python benchmarks/speed.py --only sinusoid_maml --rounds 5
   python benchmarks/speed.py --list
 
-Writes ``--out`` (JSON, default runs/benchmarks/speed.json) and prints a summary.
+Writes ``--out`` (or ``--json``: JSON, default runs/benchmarks/speed.json) and prints a summary.
 """
 from __future__ import annotations
 
@@ -197,7 +197,8 @@ def parse_args(argv=None):
   p.add_argument("--torch-threads", type=int, default=2,
                  help="torch intra-op threads (sinusoid_maml also measures 1 thread and compares "
                       "with the faster of the two)")
-  p.add_argument("--out", type=Path, default=Path("runs/benchmarks/speed.json"))
+  p.add_argument("--out", "--json", dest="out", type=Path, default=Path("runs/benchmarks/speed.json"),
+                 help="results JSON (benchmarks/reproduce.py reads it)")
   p.add_argument("--quiet", action="store_true")
   args = p.parse_args(argv)
   unknown = [n for n in (args.only or []) if n not in BENCHMARKS]

@@ -311,7 +311,7 @@ def _preset_algorithm(preset):
 
 def test_metric_presets_validate_and_build():
   """Every metric preset (Omniglot, mini-ImageNet, lake-small) validates and builds."""
-  assert len(METRIC_PRESETS) == 21   # 8 Omniglot, 5 lake-small, 8 mini-ImageNet
+  assert len(METRIC_PRESETS) == 26   # 8 Omniglot, 5 Korean proxy, 5 lake-small, 8 mini-ImageNet
   for preset in METRIC_PRESETS:
     config, _, algo = _preset_algorithm(preset)
     assert algo.name == config.algo, preset
