@@ -239,6 +239,9 @@ def test_builder_refusals_name_the_parameter():
   with pytest.raises(ConfigError) as e:
     meta_lstm(jaxmeta.models.Conv4(filters=8), task)          # no head
   assert e.value.parameter == "model"
+  with pytest.raises(ConfigError, match="support, episode") as e:
+    meta_lstm(model, task, eval_norm="running")
+  assert e.value.parameter == "eval_norm"
 
 
 @pytest.mark.parametrize("flag, value", [("--meta-lstm-updates", "0"), ("--clip-norm", "0")])
@@ -286,9 +289,12 @@ def test_presets_build_the_papers_learner_and_settings(name):
   assert registry.build_algorithm(config, task).name == "meta-lstm"
 
 
-def test_conv4_learner_batch_norm_in_training_support_statistics_at_evaluation():
+@pytest.mark.parametrize("eval_norm,scoring_norm", [("support", "support"), ("episode", "batch")])
+def test_conv4_learner_batch_norm_in_training_support_statistics_at_evaluation(eval_norm,
+                                                                               scoring_norm):
   """The same parameters serve norm="batch" (meta_grad) and norm="support" (evaluate): the
-  evaluation curve is that of the support-statistics model, a norm="batch" learner's."""
+  evaluation curve is that of the support-statistics model, a norm="batch" learner's; with
+  eval_norm="episode" that of the batch-statistics model (support and query together)."""
   import types
   from jaxmeta.algorithms.common import finetune_curve
   from jaxmeta.types import Episode
@@ -300,9 +306,9 @@ def test_conv4_learner_batch_norm_in_training_support_statistics_at_evaluation()
       loss=lambda logits, y: jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y)),
       metric=lambda logits, y: jnp.mean(jnp.argmax(logits, -1) == y))
   model = jaxmeta.models.Conv4(filters=4, stride=1, pool=True, output_size=5)
-  algo = meta_lstm(model, task, meta_lstm_updates=2)
+  algo = meta_lstm(model, task, meta_lstm_updates=2, eval_norm=eval_norm)
   params = algo.init(jax.random.key(1), episode)
-  support_model = model.clone(norm="support")
+  support_model = model.clone(norm=scoring_norm)
   assert (jax.tree.structure(support_model.init(jax.random.key(1), x[:5]))
           == jax.tree.structure(params["model"]))
   curve = jax.jit(algo.evaluate, static_argnums=2)(params, episode, 2, jax.random.key(2))

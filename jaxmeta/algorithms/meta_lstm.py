@@ -193,16 +193,22 @@ def clip_by_global_norm(tree, max_norm):
   return jax.tree.map(lambda v: v * scale.astype(v.dtype), tree), norm
 
 
-def _norm_modes(model: nn.Module):
-  """(training model, evaluation model): Conv-4 with batch statistics / support statistics."""
+EVAL_NORMS = ("support", "episode")
+
+
+def _norm_modes(model: nn.Module, eval_norm: str):
+  """(training model, evaluation model): Conv-4 with batch statistics, and at evaluation
+  the support set's statistics (``eval_norm="support"``) or the episode's (``"episode"``:
+  support and query normalised together, transductive)."""
   if isinstance(model, Conv4) and model.norm in ("batch", "support"):
-    return model.clone(norm="batch"), model.clone(norm="support")
+    return model.clone(norm="batch"), model.clone(norm="batch" if eval_norm == "episode"
+                                                  else "support")
   return model, model
 
 
 def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: int = 12,
               clip_norm: float = 0.25, remat: bool = False,
-              test_update: UpdateRule | None = None) -> Algorithm:
+              test_update: UpdateRule | None = None, eval_norm: str = "support") -> Algorithm:
   """Ravi & Larochelle 2017's LSTM meta-learner, with the learner's ``theta_0`` meta-learned.
 
   The meta-parameters are ``{"model": theta_0, "meta_learner": ...}`` (the learner's
@@ -229,8 +235,9 @@ def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: in
   ``meta_grad`` ``norm="batch"`` (support and query each normalised by their own batch
   statistics, as a network in training mode); at evaluation ``norm="support"`` (updates
   on the support set's statistics, and the query set normalised with the support set's:
-  the authors' running statistics, reset every episode, amount to that). Both have the
-  same parameters. Other models are used as given.
+  the authors' running statistics, reset every episode, amount to that), or with
+  ``eval_norm="episode"`` the statistics of support and query together (transductive,
+  for comparison). Both have the same parameters. Other models are used as given.
 
   Args:
     model: the learner, a flax module (the paper's: ``Conv4(filters=32, stride=1,
@@ -247,6 +254,8 @@ def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: in
       carry), 31.7 MiB without; flat in T would need nested checkpointing in ``adapt``.
     test_update: evaluate with this rule from the learned ``theta_0`` instead of the
       meta-LSTM (e.g. ``sgd(lr)``: the paper's "learned initialisation + SGD" comparison).
+    eval_norm: ``"support"`` or ``"episode"``: a batch-norm Conv-4 learner's statistics at
+      evaluation (see Normalisation above).
 
   Raises:
     ConfigError: naming the bad argument (``meta_lstm_updates``, ``clip_norm``, ``model``,
@@ -277,7 +286,9 @@ def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: in
                       "as conv4-pool")
   if test_update is not None and not isinstance(test_update, UpdateRule):
     raise ConfigError("test_update", f"must be an UpdateRule or None, got {test_update!r}")
-  train_model, eval_model = _norm_modes(model)
+  if eval_norm not in EVAL_NORMS:
+    raise ConfigError("eval_norm", f"must be one of {', '.join(EVAL_NORMS)}, got {eval_norm!r}")
+  train_model, eval_model = _norm_modes(model, eval_norm)
   init_model = model_init(train_model, task)
 
   def init(key: jax.Array, episode: Episode):
@@ -324,10 +335,11 @@ def _from_config(config, model, task) -> Algorithm:
                       "set's at evaluation)")
   test_update = sgd(config.inner_lr) if config.test_update == "sgd" else None
   return meta_lstm(model, task, meta_lstm_updates=config.meta_lstm_updates,
-                   clip_norm=config.clip_norm, remat=config.remat, test_update=test_update)
+                   clip_norm=config.clip_norm, remat=config.remat, test_update=test_update,
+                   eval_norm=config.eval_norm)
 
 
 REGISTRATION = Registration(
-    "meta-lstm", _from_config, OPTIONS, reads=("norm", "remat", "inner_lr"),
+    "meta-lstm", _from_config, OPTIONS, reads=("norm", "eval_norm", "remat", "inner_lr"),
     description="Ravi & Larochelle 2017's LSTM meta-learner: a learned update rule whose cell "
                 "state is the learner's parameters, theta_0 learned too.")
