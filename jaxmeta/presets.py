@@ -91,6 +91,17 @@ _GBML_CPU = dict(_GBML_OMNIGLOT, ways=5, shots=1, query=5, inner_lr=0.4, inner_s
                  meta_batch_size=32, steps=3000, log_every=50, steps_per_call=25, eval_shots=1,
                  eval_steps=(0, 1, 3, 10), inner_loss_scale="mean", inner_params="all")
 
+# Reptile as published (the `reptile-omniglot-*-published*` presets; sources and
+# deviations in the comment above them, further down): inner Adam 0.001 (beta1 0) for 5 steps on batches of 10 of 10
+# training shots, meta-batch 5, meta step 1 annealed to 0 over 100k steps, evaluation by
+# 50 Adam steps on batches of 5 with 1 query per class, 10000 tasks.
+_REPTILE_PUBLISHED = dict(
+    _GBML_OMNIGLOT, algo="reptile", split="reptile", rotation="classes", ways=5, shots=10,
+    query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0, inner_beta2=0.999,
+    inner_steps=5, inner_batch=10, meta_batch_size=5, optimizer="sgd", outer_lr=0.001,
+    outer_schedule="linear", steps=100000, norm="batch", eval_query=1, eval_steps=(0, 50),
+    eval_inner_batch=5, eval_tasks=10000)
+
 # Reptile as benchmarks/RESULTS.md measured it on a CPU: the inner loop trained on 10 shots
 # per class (the Reptile code's --train-shots 10) with 5 SGD steps at 0.1, one query, SGD
 # meta-step epsilon = 0.5 (outer SGD at 0.05 on (theta - W) / alpha), 1000 steps.
@@ -795,12 +806,7 @@ _ENTRIES = (
               "5-shot 99.48 %)",
         description="Reptile as published: 5-way 1-shot, inner Adam 0.001 beta1 0, 5 steps on "
                     "batches of 10 of 10 shots, meta step 1 -> 0, 100k steps, transductive",
-        values=dict(_GBML_OMNIGLOT, algo="reptile", split="reptile", rotation="classes", ways=5,
-                    shots=10, query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0,
-                    inner_beta2=0.999, inner_steps=5, inner_batch=10, meta_batch_size=5,
-                    optimizer="sgd", outer_lr=0.001, outer_schedule="linear", steps=100000,
-                    norm="batch", eval_shots=1, eval_query=1, eval_steps=(0, 50),
-                    eval_inner_batch=5, eval_tasks=10000)),
+        values=dict(_REPTILE_PUBLISHED, eval_shots=1)),
     Preset(
         name="reptile-omniglot-5w5s-published",
         paper="Nichol, Achiam & Schulman 2018, On First-Order Meta-Learning Algorithms",
@@ -808,12 +814,7 @@ _ENTRIES = (
               "5-shot 99.48 %)",
         description="Reptile as published: 5-way 5-shot, inner Adam 0.001 beta1 0, 5 steps on "
                     "batches of 10 of 10 shots, meta step 1 -> 0, 100k steps, transductive",
-        values=dict(_GBML_OMNIGLOT, algo="reptile", split="reptile", rotation="classes", ways=5,
-                    shots=10, query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0,
-                    inner_beta2=0.999, inner_steps=5, inner_batch=10, meta_batch_size=5,
-                    optimizer="sgd", outer_lr=0.001, outer_schedule="linear", steps=100000,
-                    norm="batch", eval_shots=5, eval_query=1, eval_steps=(0, 50),
-                    eval_inner_batch=5, eval_tasks=10000)),
+        values=dict(_REPTILE_PUBLISHED, eval_shots=5)),
     # The published settings on the small sets, sized to 60 minutes of a 2-core CPU (36k of
     # the 100k meta-steps at ~9.5 steps/s; the meta step still anneals to 0 at the last step).
     Preset(
@@ -822,36 +823,22 @@ _ENTRIES = (
         table="Table 2 (Omniglot 5-way 1-shot 97.68 % transductive), small sets, 36k steps",
         description="reptile-omniglot-5w1s-published on the small sets, 36k steps (~1 h on 2 "
                     "CPU cores), 600 test tasks",
-        values=dict(_GBML_OMNIGLOT, algo="reptile", rotation="classes", ways=5,
-                    shots=10, query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0,
-                    inner_beta2=0.999, inner_steps=5, inner_batch=10, meta_batch_size=5,
-                    optimizer="sgd", outer_lr=0.001, outer_schedule="linear", steps=36000,
-                    norm="batch", eval_shots=1, eval_query=1, eval_steps=(0, 50),
-                    eval_inner_batch=5, eval_tasks=600)),
+        values=dict(_REPTILE_PUBLISHED, split="small-sets", steps=36000, eval_shots=1,
+                    eval_tasks=600)),
     Preset(
         name="reptile-omniglot-5w1s-published-nontransductive",
         paper="Nichol, Achiam & Schulman 2018, On First-Order Meta-Learning Algorithms",
         table="Table 2, 'Reptile' row (Omniglot 5-way 1-shot 95.39 %, non-transductive)",
         description="reptile-omniglot-5w1s-published evaluated with support-set batch-norm "
                     "statistics (non-transductive)",
-        values=dict(_GBML_OMNIGLOT, algo="reptile", split="reptile", rotation="classes", ways=5,
-                    shots=10, query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0,
-                    inner_beta2=0.999, inner_steps=5, inner_batch=10, meta_batch_size=5,
-                    optimizer="sgd", outer_lr=0.001, outer_schedule="linear", steps=100000,
-                    norm="support", eval_shots=1, eval_query=1, eval_steps=(0, 50),
-                    eval_inner_batch=5, eval_tasks=10000)),
+        values=dict(_REPTILE_PUBLISHED, norm="support", eval_shots=1)),
     Preset(
         name="reptile-omniglot-5w5s-published-nontransductive",
         paper="Nichol, Achiam & Schulman 2018, On First-Order Meta-Learning Algorithms",
         table="Table 2, 'Reptile' row (Omniglot 5-way 5-shot 98.90 %, non-transductive)",
         description="reptile-omniglot-5w5s-published evaluated with support-set batch-norm "
                     "statistics (non-transductive)",
-        values=dict(_GBML_OMNIGLOT, algo="reptile", split="reptile", rotation="classes", ways=5,
-                    shots=10, query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0,
-                    inner_beta2=0.999, inner_steps=5, inner_batch=10, meta_batch_size=5,
-                    optimizer="sgd", outer_lr=0.001, outer_schedule="linear", steps=100000,
-                    norm="support", eval_shots=5, eval_query=1, eval_steps=(0, 50),
-                    eval_inner_batch=5, eval_tasks=10000)),
+        values=dict(_REPTILE_PUBLISHED, norm="support", eval_shots=5)),
     # What benchmarks/RESULTS.md measured on a 2-core CPU (settings in _REPTILE_CPU).
     Preset(
         name="reptile-omniglot-5w1s-cpu",
