@@ -2,37 +2,26 @@
 
 The notebook writes ``gradient_identities.json`` to ``$JAXMETA_NOTEBOOK_OUT``.
 """
-import json
-import pathlib
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("nbformat")
+pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 
-NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "gradient_identities.ipynb"
+from notebook_runner import NOTEBOOKS, assert_no_outputs, execute  # noqa: E402
+
+NOTEBOOK = NOTEBOOKS / "gradient_identities.ipynb"
 
 
 def test_committed_notebook_has_no_outputs():
-  nb = nbformat.read(NOTEBOOK, as_version=4)
-  for cell in nb.cells:
-    if cell.cell_type == "code":
-      assert not cell.get("outputs") and cell.get("execution_count") is None
+  assert_no_outputs(NOTEBOOK)
 
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
-  out = tmp_path_factory.mktemp("notebook")
-  nb = nbformat.read(NOTEBOOK, as_version=4)
-  with pytest.MonkeyPatch.context() as mp:
-    mp.setenv("JAXMETA_NOTEBOOK_OUT", str(out))
-    mp.setenv("MPLBACKEND", "Agg")
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    client.execute()   # raises CellExecutionError on the first failing cell
-  return json.loads((out / "gradient_identities.json").read_text())
+  return execute(NOTEBOOK, tmp_path_factory.mktemp("notebook"), "gradient_identities.json")
 
 
 def test_exact_identities(measured):

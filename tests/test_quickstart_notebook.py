@@ -4,42 +4,30 @@ the accuracies it measured on 5-way 1-shot tasks of unseen test characters (chan
 The notebook writes ``quickstart.json`` to ``$JAXMETA_NOTEBOOK_OUT``; it reads the data from
 ``$JAXMETA_OMNIGLOT``, set here to the folder of ``tests/data_paths.py``.
 """
-import json
-import pathlib
 
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("nbformat")
+pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 
 from data_paths import OMNIGLOT, requires_omniglot  # noqa: E402
+from notebook_runner import NOTEBOOKS, assert_no_outputs, execute  # noqa: E402
 
-NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+NOTEBOOK = NOTEBOOKS / "quickstart.ipynb"
 
 
 def test_committed_notebook_has_no_outputs():
-  nb = nbformat.read(NOTEBOOK, as_version=4)
-  for cell in nb.cells:
-    if cell.cell_type == "code":
-      assert not cell.get("outputs") and cell.get("execution_count") is None
+  assert_no_outputs(NOTEBOOK)
 
 
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory):
   if not (OMNIGLOT / "images_background_small1.zip").exists():
     pytest.skip("the Omniglot small sets are not here: set JAXMETA_TEST_DATA to their folder")
-  out = tmp_path_factory.mktemp("notebook")
-  nb = nbformat.read(NOTEBOOK, as_version=4)
-  with pytest.MonkeyPatch.context() as mp:
-    mp.setenv("JAXMETA_NOTEBOOK_OUT", str(out))
-    mp.setenv("JAXMETA_OMNIGLOT", str(OMNIGLOT))
-    mp.setenv("MPLBACKEND", "Agg")
-    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    client.execute()   # raises CellExecutionError on the first failing cell
-  return json.loads((out / "quickstart.json").read_text())
+  return execute(NOTEBOOK, tmp_path_factory.mktemp("notebook"), "quickstart.json",
+                 {"JAXMETA_OMNIGLOT": OMNIGLOT})
 
 
 # Measured (seeds fixed, 28x28, Conv-4 32, 300 steps each, 200 test tasks): MAML 85.5 +- 1.2 %
