@@ -148,6 +148,9 @@ MODELS: dict[str, Registration] = _table(
     Registration("conv4", _conv4(2, False, "mean"), reads=_CONV,
                  description="MAML's Omniglot Conv-4: stride-2 convs, no pooling, features "
                              "averaged over space"),
+    Registration("conv4-flatten", _conv4(2, False, "flatten"), reads=_CONV,
+                 description="Reptile's Omniglot Conv-4 (supervised-reptile): stride-2 convs, "
+                             "no pooling, features flattened (2x2x64 at 28x28)"),
     Registration("conv4-pool", _conv4(1, True, "flatten"), reads=_CONV,
                  description="ProtoNets / mini-ImageNet MAML Conv-4: stride-1 convs, 2x2 "
                              "max-pool, flattened"),

@@ -172,6 +172,23 @@ def test_relation_encoder_is_the_authors_unpadded_first_two_blocks():
   assert model.apply(model.init(jax.random.key(0), images), images).shape[:3] == (1, 7, 7)
 
 
+def test_reptile_network_flattens_its_2x2x64_maps():
+  """supervised-reptile's Omniglot model: 4 x (conv 3x3 stride 2 SAME, batch norm, ReLU),
+  then the 2x2x64 maps flattened into the dense layer (256 inputs; MAML's averages them)."""
+  from jaxmeta import registry
+  task = jaxmeta.TaskDistribution("omniglot", None, None, None, "accuracy", 5)
+  images = jnp.zeros((3, 28, 28, 1))
+  inputs = {}
+  for name in ("conv4-flatten", "conv4"):
+    model = registry.build_model(Config(model=name, filters=64), task)
+    params = model.init(jax.random.key(0), images)
+    assert model.apply(params, images).shape == (3, 5)
+    head = [v for k, v in jax.tree_util.tree_leaves_with_path(params)
+            if v.ndim == 2 and v.shape[-1] == 5]
+    inputs[name] = head[0].shape[0]
+  assert inputs == {"conv4-flatten": 2 * 2 * 64, "conv4": 64}
+
+
 def test_outer_clipping_and_halving():
   from jaxmeta import registry
   opt = registry.build_optimizer(Config(optimizer="sgd", outer_lr=1.0, outer_clip_norm=0.5,
