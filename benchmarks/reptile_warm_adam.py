@@ -1,0 +1,99 @@
+"""Does a Reptile run's evaluation change when Adam's moments carry over, as in the reference code?
+
+supervised-reptile resets only the model's weights between tasks: Adam's moments carry over
+through training, and every evaluation task starts from them (its ``_full_state`` is
+restored after each task). jaxmeta starts the inner Adam fresh for every task. This script
+keeps a trained run's theta fixed, warms Adam's moments on ``N`` training tasks run one
+after another (weights reset per task, moments carried, as the reference code's training
+does), then repeats the run's test evaluation with every task's Adam starting from those
+moments. ``N = 0`` is the run's own evaluation (fresh moments), to check the script.
+
+  python benchmarks/reptile_warm_adam.py runs/reptile-small 2000 [--data-dir DIR]
+
+Prints one JSON line: the accuracy after the run's last evaluation step, with its 95 %
+interval. Results: benchmarks/RESULTS.md, "Reptile as published, on the small sets".
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import jax
+import optax
+
+from jaxmeta import registry
+from jaxmeta.algorithms.common import model_loss
+from jaxmeta.algorithms.reptile import minibatches, reptile
+from jaxmeta.experiment import keys_for, load_run
+from jaxmeta.inner_loop import UpdateRule
+from jaxmeta.train import evaluate, summarize
+
+
+def warmed_moments(config, params, n_tasks: int, key: jax.Array):
+  """Adam's state after ``n_tasks`` training tasks' inner loops from ``params``, in sequence."""
+  task = registry.build_task(config, "train")
+  loss_fn = model_loss(registry.build_model(config, task), task)
+  adam = optax.adam(config.inner_lr, b1=config.inner_beta1, b2=config.inner_beta2)
+
+  def one_task(state, k):
+    k_task, k_batch = jax.random.split(k)
+    episode = task.sample(k_task)
+    batches = minibatches(k_batch, (episode.support_x, episode.support_y), config.inner_batch,
+                          config.inner_steps)
+
+    def step(carry, batch):
+      p, s = carry
+      updates, s = adam.update(jax.grad(loss_fn)(p, batch), s, p)
+      return (optax.apply_updates(p, updates), s), None
+    (_, state), _ = jax.lax.scan(step, (params, state), batches)   # weights reset per task
+    return state, None
+
+  run = jax.jit(lambda k: jax.lax.scan(one_task, adam.init(params),
+                                       jax.random.split(k, n_tasks))[0])
+  return adam, run(key)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("workdir")
+  parser.add_argument("warm_tasks", type=int, help="training tasks that warm the moments (0: fresh)")
+  parser.add_argument("--data-dir", default=None)
+  parser.add_argument("--seed", type=int, default=7, help="key of the warming tasks")
+  args = parser.parse_args(argv)
+  if args.warm_tasks < 0:
+    parser.error("warm_tasks: must be >= 0")
+  config, params = load_run(args.workdir, data_dir=args.data_dir)
+  if config.algo != "reptile" or config.inner_optimizer != "adam":
+    parser.error(f"workdir: needs a Reptile run with --inner-optimizer adam, got "
+                 f"{config.algo} / {config.inner_optimizer}")
+  adam = optax.adam(config.inner_lr, b1=config.inner_beta1, b2=config.inner_beta2)
+  init = adam.init
+  if args.warm_tasks:
+    adam, moments = warmed_moments(config, params, args.warm_tasks, jax.random.key(args.seed))
+    init = lambda p: moments   # noqa: E731  every test task starts from the warmed moments
+
+  def update(grads, state, p, loss):
+    del loss
+    updates, state = adam.update(grads, state, p)
+    return optax.apply_updates(p, updates), state
+
+  task = registry.build_task(config, "test", for_eval=True)
+  model = registry.build_model(config, task)
+  if config.eval_norm == "support" and getattr(model, "norm", None) == "batch":
+    model = model.clone(norm="support")
+  algo = reptile(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
+                 update=UpdateRule(init, update), inner_batch=config.inner_batch,
+                 eval_inner_batch=config.eval_inner_batch)
+  steps = max(config.eval_steps)
+  t0 = time.time()
+  curves = evaluate(task, algo, params, keys_for(config).eval, config.eval_tasks, steps,
+                    batch_size=config.eval_batch)
+  result = summarize(curves[:, steps])
+  print(json.dumps({"workdir": str(args.workdir), "warm_tasks": args.warm_tasks,
+                    "eval_norm": config.eval_norm, "steps": steps, "accuracy": result["mean"],
+                    "ci95": result["ci95"], "seconds": round(time.time() - t0, 1)}))
+
+
+if __name__ == "__main__":
+  main()
