@@ -93,9 +93,9 @@ _GBML_CPU = dict(_GBML_OMNIGLOT, ways=5, shots=1, query=5, inner_lr=0.4, inner_s
 
 # Reptile as published (the `reptile-omniglot-*-published*` presets; sources and
 # deviations in the comment above them, further down): its network (conv4-flatten:
-# stride-2 Conv-4, the 2x2x64 maps flattened), inner Adam 0.001 (beta1 0) for 5 steps on batches of 10 of 10
-# training shots, meta-batch 5, meta step 1 annealed to 0 over 100k steps, evaluation by
-# 50 Adam steps on batches of 5 with 1 query per class, 10000 tasks.
+# stride-2 Conv-4, the 2x2x64 maps flattened), inner Adam 0.001 (beta1 0) for 5 steps on
+# batches of 10 of 10 training shots, meta-batch 5, meta step 1 annealed to 0 over 100k
+# steps, evaluation by 50 Adam steps on batches of 5 with 1 query per class, 10000 tasks.
 _REPTILE_PUBLISHED = dict(
     _GBML_OMNIGLOT, algo="reptile", split="reptile", rotation="classes", ways=5, shots=10,
     query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0, inner_beta2=0.999,
