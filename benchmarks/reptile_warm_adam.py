@@ -30,11 +30,10 @@ from jaxmeta.inner_loop import UpdateRule
 from jaxmeta.train import evaluate, summarize
 
 
-def warmed_moments(config, params, n_tasks: int, key: jax.Array):
-  """Adam's state after ``n_tasks`` training tasks' inner loops from ``params``, in sequence."""
+def warmed_moments(config, params, adam, n_tasks: int, key: jax.Array):
+  """``adam``'s state after ``n_tasks`` training tasks' inner loops from ``params``, in sequence."""
   task = registry.build_task(config, "train")
   loss_fn = model_loss(registry.build_model(config, task), task)
-  adam = optax.adam(config.inner_lr, b1=config.inner_beta1, b2=config.inner_beta2)
 
   def one_task(state, k):
     k_task, k_batch = jax.random.split(k)
@@ -51,7 +50,7 @@ def warmed_moments(config, params, n_tasks: int, key: jax.Array):
 
   run = jax.jit(lambda k: jax.lax.scan(one_task, adam.init(params),
                                        jax.random.split(k, n_tasks))[0])
-  return adam, run(key)
+  return run(key)
 
 
 def main(argv=None):
@@ -70,7 +69,7 @@ def main(argv=None):
   adam = optax.adam(config.inner_lr, b1=config.inner_beta1, b2=config.inner_beta2)
   init = adam.init
   if args.warm_tasks:
-    adam, moments = warmed_moments(config, params, args.warm_tasks, jax.random.key(args.seed))
+    moments = warmed_moments(config, params, adam, args.warm_tasks, jax.random.key(args.seed))
     init = lambda p: moments   # noqa: E731  every test task starts from the warmed moments
 
   def update(grads, state, p, loss):

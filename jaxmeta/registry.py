@@ -13,6 +13,7 @@ import importlib
 import optax
 
 from jaxmeta import models, tasks
+from jaxmeta.algorithms import common as algorithms_common
 from jaxmeta.data import omniglot as omniglot_data
 from jaxmeta.errors import ConfigError
 from jaxmeta.options import Registration
@@ -200,7 +201,7 @@ def build_model(config, task):
   return MODELS[name].build(config, task)
 
 
-EVAL_NORMS = ("episode", "support")
+EVAL_NORMS = algorithms_common.EVAL_NORMS
 
 
 def build_algorithm(config, task):

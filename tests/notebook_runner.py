@@ -2,18 +2,23 @@
 
 Each notebook writes its measured numbers to ``$JAXMETA_NOTEBOOK_OUT/<name>.json``; the
 tests assert on those numbers. Committed notebooks carry no outputs (they are rerun here).
+Importing this module skips the importing test module when the notebook tools are missing.
 """
 import json
 import pathlib
 
 import pytest
 
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def assert_no_outputs(path: pathlib.Path) -> None:
   """The committed notebook has no outputs or execution counts in its code cells."""
-  import nbformat
   nb = nbformat.read(path, as_version=4)
   for cell in nb.cells:
     if cell.cell_type == "code":
@@ -23,8 +28,6 @@ def assert_no_outputs(path: pathlib.Path) -> None:
 def execute(path: pathlib.Path, out: pathlib.Path, result: str, env: dict = ()) -> dict:
   """Executes ``path`` with ``$JAXMETA_NOTEBOOK_OUT=out`` (and ``env``), headless
   matplotlib, and returns ``out/result`` parsed; raises on the first failing cell."""
-  import nbclient
-  import nbformat
   nb = nbformat.read(path, as_version=4)
   with pytest.MonkeyPatch.context() as mp:
     mp.setenv("JAXMETA_NOTEBOOK_OUT", str(out))

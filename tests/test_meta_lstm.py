@@ -239,7 +239,7 @@ def test_builder_refusals_name_the_parameter():
   with pytest.raises(ConfigError) as e:
     meta_lstm(jaxmeta.models.Conv4(filters=8), task)          # no head
   assert e.value.parameter == "model"
-  with pytest.raises(ConfigError, match="support, episode") as e:
+  with pytest.raises(ConfigError, match="one of episode, support") as e:
     meta_lstm(model, task, eval_norm="running")
   assert e.value.parameter == "eval_norm"
 

@@ -2,15 +2,9 @@
 
 The notebook writes ``gradient_identities.json`` to ``$JAXMETA_NOTEBOOK_OUT``.
 """
-
 import pytest
 
-pytest.importorskip("nbformat")
-pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-pytest.importorskip("matplotlib")
-
-from notebook_runner import NOTEBOOKS, assert_no_outputs, execute  # noqa: E402
+from notebook_runner import NOTEBOOKS, assert_no_outputs, execute
 
 NOTEBOOK = NOTEBOOKS / "gradient_identities.ipynb"
 

@@ -4,16 +4,10 @@ the accuracies it measured on 5-way 1-shot tasks of unseen test characters (chan
 The notebook writes ``quickstart.json`` to ``$JAXMETA_NOTEBOOK_OUT``; it reads the data from
 ``$JAXMETA_OMNIGLOT``, set here to the folder of ``tests/data_paths.py``.
 """
-
 import pytest
 
-pytest.importorskip("nbformat")
-pytest.importorskip("nbclient")
-pytest.importorskip("ipykernel")
-pytest.importorskip("matplotlib")
-
-from data_paths import OMNIGLOT, requires_omniglot  # noqa: E402
-from notebook_runner import NOTEBOOKS, assert_no_outputs, execute  # noqa: E402
+from data_paths import OMNIGLOT, requires_omniglot
+from notebook_runner import NOTEBOOKS, assert_no_outputs, execute
 
 NOTEBOOK = NOTEBOOKS / "quickstart.ipynb"
 

@@ -89,6 +89,9 @@ def check_update(value, inner_lr, name: str = "update") -> UpdateRule:
 # The options of the inner optimizer a run names; the methods that build their inner rule
 # from the config list them in their ``Registration.reads``.
 INNER_OPTIMIZER_OPTIONS = ("inner_optimizer", "inner_beta1", "inner_beta2")
+# How a batch-norm model is scored (``--eval-norm``): ``episode`` normalises support and
+# query together (transductive), ``support`` with the support set's statistics alone.
+EVAL_NORMS = ("episode", "support")
 # Adam's eps_root when the meta-gradient is differentiated through the inner loop (MAML,
 # ANIL): keeps d sqrt(v) finite where a gradient entry is exactly zero.
 DIFFERENTIATED_ADAM_EPS_ROOT = 1e-8

@@ -31,8 +31,8 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxmeta import checks, options
-from jaxmeta.algorithms.common import (adapted_query_loss, check_flag, check_model, check_task,
-                                      finetune_curve, model_init)
+from jaxmeta.algorithms.common import (EVAL_NORMS, adapted_query_loss, check_flag, check_model,
+                                      check_task, finetune_curve, model_init)
 from jaxmeta.errors import ConfigError
 from jaxmeta.inner_loop import UpdateRule, sgd
 from jaxmeta.models.conv import Conv4
@@ -193,9 +193,6 @@ def clip_by_global_norm(tree, max_norm):
   return jax.tree.map(lambda v: v * scale.astype(v.dtype), tree), norm
 
 
-EVAL_NORMS = ("support", "episode")
-
-
 def _norm_modes(model: nn.Module, eval_norm: str):
   """(training model, evaluation model): Conv-4 with batch statistics, and at evaluation
   the support set's statistics (``eval_norm="support"``) or the episode's (``"episode"``:
@@ -286,8 +283,7 @@ def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: in
                       "as conv4-pool")
   if test_update is not None and not isinstance(test_update, UpdateRule):
     raise ConfigError("test_update", f"must be an UpdateRule or None, got {test_update!r}")
-  if eval_norm not in EVAL_NORMS:
-    raise ConfigError("eval_norm", f"must be one of {', '.join(EVAL_NORMS)}, got {eval_norm!r}")
+  checks.one_of("eval_norm", eval_norm, EVAL_NORMS)
   train_model, eval_model = _norm_modes(model, eval_norm)
   init_model = model_init(train_model, task)
 
