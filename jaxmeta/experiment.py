@@ -420,7 +420,7 @@ def evaluate_run(config: Config, params, *, split: str = "test", eval_steps=None
   algo = registry.build_algorithm(config, task)
   eval_key = keys_for(config if seed is None else config.replace(seed=seed)).eval
   curves = evaluate(task, algo, params, eval_key, num_tasks, max(eval_steps),
-                    batch_size=config.eval_batch, mesh=mesh)
+                    batch_size=config.eval_batch, mesh=mesh, observe_at=eval_steps)
   # The curve's axis is the method's: adaptation steps (gradient methods; metric methods
   # give a constant curve) or presentations of a class (sequence models). The key is
   # ``by_steps`` or ``by_presentations``; ``curve`` says it in words.
@@ -543,7 +543,8 @@ def score_lake_runs(workdir, runs, steps=None, **overrides) -> dict:
                       f"with --ways {ways} (or a metric-based --algo) to score it")
   steps = max(config.eval_steps) if steps is None else steps
   keys = jax.random.split(keys_for(config).eval, len(runs))
-  acc = jax.jit(jax.vmap(lambda ep, k: algo.evaluate(params, ep, steps, k)[-1]))(episodes, keys)
+  score = lambda ep, k: algo.evaluate(params, ep, steps, k, observe_at=(steps,))[-1]
+  acc = jax.jit(jax.vmap(score))(episodes, keys)
   n_query = episodes.query_y.shape[1]
   wrong = np.rint((1.0 - np.asarray(acc, np.float64)) * n_query)  # exact counts, not float32
   return {"per_run": 100.0 * wrong / n_query, "curve": algo.curve.description, "at": steps,

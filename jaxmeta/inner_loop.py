@@ -31,7 +31,7 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -243,10 +243,42 @@ def sgd_step(loss_fn: LossFn, params: Params, batch: PyTree, lr, first_order: bo
   return _sgd(params, grads, lr), loss
 
 
+def observe_only_at(observe: Callable[[Params], PyTree], observe_at: Sequence[int] | None,
+                    steps: int) -> Callable[[jax.Array, Params], PyTree]:
+  """``(step, params) -> observe(params)`` at the steps in ``observe_at`` (all when
+  ``None``), NaN at the others (zeros for integer outputs) without computing ``observe``.
+
+  ``step`` may be traced: the choice is a ``lax.cond`` whose predicate depends on the step
+  alone, so under ``vmap`` over tasks it stays a branch and the skipped steps cost nothing.
+
+  Raises:
+    ValueError: a step of ``observe_at`` outside ``0..steps``.
+
+  Example:
+    >>> import jax.numpy as jnp
+    >>> f = observe_only_at(lambda w: 2.0 * w, (0, 2), steps=2)
+    >>> [float(f(jnp.int32(k), jnp.float32(1.0))) for k in range(3)]
+    [2.0, nan, 2.0]
+  """
+  if observe_at is None:
+    return lambda step, params: observe(params)
+  points = sorted({int(k) for k in observe_at})
+  if points and not 0 <= points[0] <= points[-1] <= steps:
+    raise ValueError(f"observe_at must lie in 0..{steps} (the steps), got {tuple(observe_at)}")
+  wanted = jnp.zeros((steps + 1,), bool).at[jnp.asarray(points, jnp.int32)].set(True)
+
+  def skipped(params):
+    return jax.tree.map(lambda v: jnp.full(v.shape, jnp.nan if jnp.issubdtype(v.dtype, jnp.inexact)
+                                           else 0, v.dtype), jax.eval_shape(observe, params))
+
+  return lambda step, params: jax.lax.cond(wanted[step], observe, skipped, params)
+
+
 def adapt(loss_fn: LossFn, params: Params, batch: PyTree, *, update: UpdateRule | None = None,
           lr=None, steps: int | None = None, first_order: bool = False,
           per_step_batches: bool = False, remat: bool = False,
-          observe: Callable[[Params], PyTree] | None = None, return_state: bool = False):
+          observe: Callable[[Params], PyTree] | None = None,
+          observe_at: Sequence[int] | None = None, return_state: bool = False):
   """Runs ``steps`` steps of an update rule with ``lax.scan``; differentiable end to end.
 
   Step ``i``: ``loss_i, g_i = value_and_grad(loss_fn)(theta_i, batch_i)``, then
@@ -272,6 +304,9 @@ def adapt(loss_fn: LossFn, params: Params, batch: PyTree, *, update: UpdateRule 
       (``jax.checkpoint``) so memory does not grow with ``steps``.
     observe: optional ``params -> pytree`` evaluated before every step (e.g. the query
       metric, for learning curves over adaptation steps).
+    observe_at: with ``observe``, the steps to observe before (static); the others skip
+      ``observe`` (a ``lax.cond`` on the step number, so skipping saves its compute under
+      ``vmap`` too) and give NaN. ``None``: every step.
     return_state: also return the rule's state after the last step.
 
   Returns:
@@ -317,19 +352,21 @@ def adapt(loss_fn: LossFn, params: Params, batch: PyTree, *, update: UpdateRule 
       out = (params, (losses, empty))
     return out + (state,) if return_state else out
 
-  def body(carry, step_batch):
+  observed = None if observe is None else observe_only_at(observe, observe_at, steps)
+
+  def body(carry, xs):
     p, s = carry
+    i, step_batch = xs
     b = step_batch if per_step_batches else batch
     loss, grads = _loss_and_grads(loss_fn, p, b, first_order)
     rule_loss = jax.lax.stop_gradient(loss) if first_order else loss
     new_p, new_s = update.update(grads, s, p, rule_loss)
-    if observe is None:
+    if observed is None:
       return (new_p, new_s), loss
-    return (new_p, new_s), (loss, observe(p))
+    return (new_p, new_s), (loss, observed(i, p))
 
   if remat:
     body = jax.checkpoint(body)
-  xs = batch if per_step_batches else None
-  (adapted, state), out = jax.lax.scan(body, (params, state), xs,
-                                       length=None if per_step_batches else steps)
+  xs = (jnp.arange(steps), batch if per_step_batches else None)
+  (adapted, state), out = jax.lax.scan(body, (params, state), xs)
   return (adapted, out, state) if return_state else (adapted, out)

@@ -87,7 +87,10 @@ class Algorithm(NamedTuple):
       ``curve`` names (for :data:`ADAPTATION_STEPS`: after ``k`` adaptation steps on the
       support set). ``num_steps`` is static. ``key`` is the task's own evaluation key,
       independent of the one its episode was drawn from; deterministic methods ignore
-      it. Methods without adaptation return a constant array.
+      it. Methods without adaptation return a constant array. The evaluators pass a
+      keyword ``observe_at`` (static steps, e.g. ``(0, 10)``) when only those points are
+      wanted: a method may then skip the other points' query pass (NaN there); one that
+      adapts should (see :func:`jaxmeta.algorithms.common.adaptation_curve`).
     curve: the :class:`CurveAxis` of ``evaluate``'s result; :data:`ADAPTATION_STEPS`
       unless given.
     batch_meta_grad: optional ``(params, episodes, keys) -> (mean grads, mean metrics)``

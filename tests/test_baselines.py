@@ -38,7 +38,7 @@ def test_finetune_head_only_takes_the_closed_form_sgd_step():
   episode = _episode(rng, ways)
   task = classification_task(rng.random((5, 3, 2, 2, 1)), np.full(5, 3), batch_size=4)
   algo = finetune(_Flatten(), num_train_classes=5, ways=ways, inner_lr=lr, head_only=True)
-  params = algo.init(jax.random.key(0), task.sample(jax.random.key(1)))
+  params = jax.jit(algo.init)(jax.random.key(0), task.sample(jax.random.key(1)))
   curve = np.asarray(algo.evaluate(params, episode, 1, jax.random.key(2)))
 
   x = episode.support_x.reshape(len(episode.support_y), -1)
@@ -64,7 +64,7 @@ def test_finetune_whole_network_moves_the_body_after_the_first_step():
 
   whole = finetune(Body(), 5, 3, inner_lr=2.0)
   head = finetune(Body(), 5, 3, inner_lr=2.0, head_only=True)
-  params = whole.init(jax.random.key(0), task.sample(jax.random.key(1)))
+  params = jax.jit(whole.init)(jax.random.key(0), task.sample(jax.random.key(1)))
   curve = lambda algo: np.asarray(algo.evaluate(params, episode, 8, jax.random.key(2)))
   a, b = curve(whole), curve(head)
   assert a[1] == b[1]
@@ -77,7 +77,7 @@ def test_learned_init_with_sgd_is_sgd_from_theta_0():
   episode = task.sample(jax.random.key(1))
   learned = meta_lstm(model, task, meta_lstm_updates=3)
   baseline = meta_lstm(model, task, meta_lstm_updates=3, test_update=sgd(0.05))
-  params = learned.init(jax.random.key(0), episode)
+  params = jax.jit(learned.init)(jax.random.key(0), episode)
   got = baseline.evaluate(params, episode, 4, jax.random.key(2))
   want = finetune_curve(model, task, params["model"], episode, sgd(0.05), 4)
   np.testing.assert_allclose(got, want, rtol=1e-6)

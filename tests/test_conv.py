@@ -25,7 +25,7 @@ def test_max_pool_matches_reduce_window():
                                 dict(norm="support"), dict(readout="mean")])
 def test_conv4_forward_same_for_both_impls(kw):
   x = jax.random.normal(jax.random.key(0), (6,) + ((28, 28) if kw.get("pool") else (14, 14)) + (1,))
-  params = Conv4(filters=8, output_size=3, **kw).init(jax.random.key(1), x)
+  params = jax.jit(Conv4(filters=8, output_size=3, **kw).init)(jax.random.key(1), x)
   out = {impl: Conv4(filters=8, output_size=3, conv_impl=impl, **kw).apply(params, x)
          for impl in ("lax", "patches")}
   assert out["lax"].shape == (6, 3)
@@ -36,12 +36,13 @@ def test_embedding_and_support_norm_is_non_transductive():
   model = Conv4(filters=8, norm="support")
   s = jax.random.normal(jax.random.key(0), (5, 14, 14, 1))
   q = jax.random.normal(jax.random.key(1), (7, 14, 14, 1))
-  params = model.init(jax.random.key(2), s)
-  emb = model.apply(params, q, support=s)
+  params = jax.jit(model.init)(jax.random.key(2), s)   # jitted: op by op compiles ~100 ops
+  apply = jax.jit(model.apply)
+  emb = apply(params, q, support=s)
   assert emb.shape == (7, 8)  # 14 -> 7 -> 4 -> 2 -> 1 pixel x 8 channels, flattened
   # One query's embedding does not depend on the other queries (support statistics only).
-  one = model.apply(params, q[:1], support=s)
+  one = apply(params, q[:1], support=s)
   np.testing.assert_allclose(one, emb[:1], rtol=1e-5, atol=1e-5)
   # Transductive batch norm does depend on them.
-  batch = Conv4(filters=8, norm="batch")
-  assert not np.allclose(batch.apply(params, q[:1]), batch.apply(params, q)[:1], atol=1e-3)
+  batch = jax.jit(Conv4(filters=8, norm="batch").apply)
+  assert not np.allclose(batch(params, q[:1]), batch(params, q)[:1], atol=1e-3)

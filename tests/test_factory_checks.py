@@ -113,7 +113,7 @@ def test_inner_lr_scalars_accepted_values_unchanged(value):
   """Python numbers and 0-d arrays pass; the meta-gradient is the one of the same float."""
   ep = SIN.sample(jax.random.key(0))
   ref = algorithms.maml(MLP8, SIN, inner_lr=float(value), inner_steps=2)
-  params = ref.init(jax.random.key(1), ep)
+  params = jax.jit(ref.init)(jax.random.key(1), ep)
   algo = algorithms.maml(MLP8, SIN, inner_lr=value, inner_steps=np.int64(2))
   got, _ = algo.meta_grad(params, ep, jax.random.key(2))
   want, _ = ref.meta_grad(params, ep, jax.random.key(2))
@@ -124,7 +124,7 @@ def test_inner_lr_scalars_accepted_values_unchanged(value):
 def test_traced_inner_lr_let_through():
   """A traced step size (vmap over alphas) cannot be inspected and is accepted."""
   ep = SIN.sample(jax.random.key(0))
-  params = algorithms.maml(MLP8, SIN).init(jax.random.key(1), ep)
+  params = jax.jit(algorithms.maml(MLP8, SIN).init)(jax.random.key(1), ep)
   alphas = jnp.array([0.01, 0.1])
   grad_at = lambda a: algorithms.maml(MLP8, SIN, inner_lr=a).meta_grad(params, ep, None)[0]
   batched = jax.vmap(grad_at)(alphas)
@@ -194,7 +194,7 @@ def test_anil_needs_a_head_layer():
 
 def _sin_setup():
   ep = SIN.sample(jax.random.key(0))
-  params = MLP8.init(jax.random.key(1), ep.support_x)
+  params = jax.jit(MLP8.init)(jax.random.key(1), ep.support_x)
   loss = lambda p, x, y: SIN.loss(MLP8.apply(p, x), y)
   return ep, params, loss
 
@@ -226,7 +226,7 @@ def test_metasgd_zero_steps():
   """theta gets grad L_q(theta); alpha, unused, gets zero."""
   ep, params, loss = _sin_setup()
   algo = algorithms.metasgd(MLP8, SIN, inner_lr=0.1, inner_steps=0)
-  meta = algo.init(jax.random.key(1), ep)
+  meta = jax.jit(algo.init)(jax.random.key(1), ep)
   _assert_trees_equal(meta["model"], params)
   grads, metrics = algo.meta_grad(meta, ep, jax.random.key(2))
   _assert_trees_equal(grads["model"], jax.grad(loss)(params, ep.query_x, ep.query_y))
@@ -250,7 +250,7 @@ def test_reptile_zero_steps_is_a_zero_meta_gradient():
 def test_anil_zero_steps_is_the_query_gradient_at_theta():
   ep = IMAGES.sample(jax.random.key(0))
   algo = algorithms.anil(CONV, IMAGES, inner_lr=0.4, inner_steps=0)
-  params = algo.init(jax.random.key(1), ep)
+  params = jax.jit(algo.init)(jax.random.key(1), ep)
   loss = lambda p, x, y: IMAGES.loss(CONV.apply(p, x), y)
   grads, metrics = algo.meta_grad(params, ep, jax.random.key(2))
   want = jax.grad(loss)(params, ep.query_x, ep.query_y)
@@ -268,7 +268,7 @@ def test_zero_steps_trains_and_evaluates(name):
   algo = GRADIENT_BASED[name](inner_steps=0)
   task = IMAGES if name == "anil" else SIN
   ep = task.sample(jax.random.key(0))
-  params = algo.init(jax.random.key(1), ep)
+  params = jax.jit(algo.init)(jax.random.key(1), ep)
   opt = optax.sgd(0.01)
   state = jaxmeta.init_state(jax.random.key(1), task, algo, opt)
   state, metrics = jaxmeta.make_train_step(task, algo, opt, 2)(state, jax.random.key(3))

@@ -35,7 +35,7 @@ def test_authors_inner_loss_steps_n_times_the_mean():
   ways, shots, alpha = 4, 2, 0.4
   task, episode = _classification(ways, shots)
   model = jaxmeta.models.MLP((6,), ways)
-  params = model.init(jax.random.key(0), episode.support_x.reshape(ways * shots, -1))
+  params = jax.jit(model.init)(jax.random.key(0), episode.support_x.reshape(ways * shots, -1))
   x = episode.support_x.reshape(ways * shots, -1)
   ce = lambda p: optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x),
                                                                    episode.support_y)
@@ -61,7 +61,7 @@ def test_scaled_loss_is_sgd_at_a_scaled_rate_for_maml_meta_gradients():
   episode = task.sample(jax.random.key(1))
   scaled = jaxmeta.algorithms.maml(model, task, inner_steps=2, update=scaled_loss(sgd(0.01), 3))
   plain = jaxmeta.algorithms.maml(model, task, inner_steps=2, inner_lr=0.03)
-  params = plain.init(jax.random.key(0), episode)
+  params = jax.jit(plain.init)(jax.random.key(0), episode)
   g1, _ = scaled.meta_grad(params, episode, jax.random.key(2))
   g2, _ = plain.meta_grad(params, episode, jax.random.key(2))
   np.testing.assert_allclose(ravel_pytree(g1)[0], ravel_pytree(g2)[0], rtol=1e-4, atol=1e-6)
@@ -79,7 +79,8 @@ def test_metasgd_paper_initialisation_draws_rates_in_its_range():
   from jaxmeta.errors import ConfigError
   task = jaxmeta.tasks.sinusoid()
   algo = metasgd(jaxmeta.models.MLP((40, 40), 1), task, alpha_range=PAPER_ALPHA_RANGE)
-  alpha = ravel_pytree(algo.init(jax.random.key(0), task.sample(jax.random.key(1)))["inner_lr"])[0]
+  params = jax.jit(algo.init)(jax.random.key(0), task.sample(jax.random.key(1)))
+  alpha = ravel_pytree(params["inner_lr"])[0]
   assert float(alpha.min()) >= 0.005 and float(alpha.max()) <= 0.1
   assert float(alpha.std()) > 0.02  # drawn, not constant (uniform's std is 0.027)
   with pytest.raises(ConfigError, match="alpha_range"):
@@ -96,7 +97,7 @@ def test_weights_only_inner_loop_leaves_batch_norm_to_the_outer_loop():
                             rng.random((3, 8, 8, 1), np.float32), np.arange(3, dtype=np.int32))
   task = jaxmeta.TaskDistribution("toy", None, lambda logits, y: jnp.mean(
       optax.softmax_cross_entropy_with_integer_labels(logits, y)), None, "accuracy", 3)
-  params = model.init(jax.random.key(0), episode.support_x)
+  params = jax.jit(model.init)(jax.random.key(0), episode.support_x)
   loss_fn = model_loss(model, task)
   for rule, norm_moves in ((sgd(0.5), True), (masked(sgd(0.5), weights_only), False)):
     adapted, _ = adapt(loss_fn, params, support_batch(episode), update=rule, steps=2)
@@ -130,7 +131,7 @@ def test_support_statistics_score_each_query_on_its_own(algo):
   config = Config(task="omniglot", algo=algo, model="conv4-pool", filters=4, norm="batch",
                   ways=ways, image_size=16, inner_lr=0.1, eval_norm="support")
   built = registry.build_algorithm(config, task)
-  params = built.init(jax.random.key(0), episode)
+  params = jax.jit(built.init)(jax.random.key(0), episode)
   key = jax.random.key(1)
   evaluate = jax.jit(built.evaluate, static_argnums=2)
   together = evaluate(params, episode, 1, key)[-1]
@@ -169,7 +170,8 @@ def test_relation_encoder_is_the_authors_unpadded_first_two_blocks():
     assert shape[:3] == (1, want, want)
   model = registry.build_model(Config(model="conv4-relation-same", filters=4), task)
   images = jnp.zeros((1, 28, 28, 1))
-  assert model.apply(model.init(jax.random.key(0), images), images).shape[:3] == (1, 7, 7)
+  params = jax.eval_shape(model.init, jax.random.key(0), images)
+  assert jax.eval_shape(model.apply, params, images).shape[:3] == (1, 7, 7)
 
 
 def test_reptile_network_flattens_its_2x2x64_maps():
@@ -181,8 +183,8 @@ def test_reptile_network_flattens_its_2x2x64_maps():
   inputs = {}
   for name in ("conv4-flatten", "conv4"):
     model = registry.build_model(Config(model=name, filters=64), task)
-    params = model.init(jax.random.key(0), images)
-    assert model.apply(params, images).shape == (3, 5)
+    params = jax.eval_shape(model.init, jax.random.key(0), images)   # shapes only: no compile
+    assert jax.eval_shape(model.apply, params, images).shape == (3, 5)
     head = [v for k, v in jax.tree_util.tree_leaves_with_path(params)
             if v.ndim == 2 and v.shape[-1] == 5]
     inputs[name] = head[0].shape[0]

@@ -44,7 +44,7 @@ def test_patches_meta_gradient_equals_lax_conv(kw):
   for impl in ("lax", "patches"):
     model = Conv4(filters=4, layers=2, output_size=WAYS, conv_impl=impl, **kw)
     algo = algorithms.maml(model, task, inner_lr=0.3, inner_steps=2)
-    params = algo.init(jax.random.key(1), ep)
+    params = jax.jit(algo.init)(jax.random.key(1), ep)
     g, _ = jax.jit(algo.meta_grad)(params, ep, jax.random.key(2))
     grads[impl] = ravel_pytree(g)[0]
   a, b = grads["lax"], grads["patches"]
@@ -64,7 +64,7 @@ def test_meta_gradients_match_finite_differences_float64(x64):
   algos = dict(_algos(model, task, inner_lr=0.5, inner_steps=2),
                maml_pool_support=algorithms.maml(pooled, task, inner_lr=0.5, inner_steps=2))
   for name, algo in algos.items():
-    params = jax.tree.map(lambda v: v.astype(jnp.float64), algo.init(jax.random.key(1), ep))
+    params = jax.tree.map(lambda v: v.astype(jnp.float64), jax.jit(algo.init)(jax.random.key(1), ep))
     grads, _ = jax.jit(algo.meta_grad)(params, ep, jax.random.key(2))
     flat, unravel = ravel_pytree(params)
     g = ravel_pytree(grads)[0]
@@ -83,7 +83,7 @@ def test_remat_gives_identical_gradients():
   for make in (algorithms.maml, algorithms.anil):
     plain = make(model, task, inner_lr=0.3, inner_steps=3)
     remat = make(model, task, inner_lr=0.3, inner_steps=3, remat=True)
-    params = plain.init(jax.random.key(1), ep)
+    params = jax.jit(plain.init)(jax.random.key(1), ep)
     a = ravel_pytree(jax.jit(plain.meta_grad)(params, ep, jax.random.key(2))[0])[0]
     b = ravel_pytree(jax.jit(remat.meta_grad)(params, ep, jax.random.key(2))[0])[0]
     np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
@@ -94,14 +94,14 @@ def test_metasgd_learns_rates_and_anil_adapts_only_the_head():
   ep = task.sample(jax.random.key(0))
   model = Conv4(filters=4, layers=2, output_size=WAYS)
   msgd = algorithms.metasgd(model, task, inner_lr=0.1)
-  params = msgd.init(jax.random.key(1), ep)
+  params = jax.jit(msgd.init)(jax.random.key(1), ep)
   grads, _ = jax.jit(msgd.meta_grad)(params, ep, jax.random.key(2))
   g_lr = ravel_pytree(grads["inner_lr"])[0]
   assert float(g_lr @ g_lr) > 0
   # ANIL's head meta-gradient is MAML's meta-gradient restricted to the head, with the
   # body frozen: compare with jax.grad through adapt() on the head alone.
   anil = algorithms.anil(model, task, inner_lr=0.3, inner_steps=2)
-  params = anil.init(jax.random.key(1), ep)
+  params = jax.jit(anil.init)(jax.random.key(1), ep)
   g_anil, _ = jax.jit(anil.meta_grad)(params, ep, jax.random.key(2))
   body = {k: v for k, v in params["params"].items() if k != "head"}
   full_loss = algorithms.common.model_loss(model, task)

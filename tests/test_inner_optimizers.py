@@ -22,7 +22,7 @@ def _setup(shots=10, query=9, hidden=(8,), dtype=jnp.float32):
   task = jaxmeta.tasks.sinusoid(shots=shots, query=query)
   model = jaxmeta.models.MLP(hidden, 1)
   episode = jax.tree.map(lambda v: v.astype(dtype), task.sample(jax.random.key(3)))
-  params = jax.tree.map(lambda v: v.astype(dtype), model.init(jax.random.key(4), episode.support_x))
+  params = jax.tree.map(lambda v: v.astype(dtype), jax.jit(model.init)(jax.random.key(4), episode.support_x))
   return task, model, episode, params
 
 

@@ -183,7 +183,7 @@ def test_batch_gradient_is_the_mean_of_the_per_episode_gradients(memory=True, la
   task = sequence_task(_glyphs(), ways=4, length=8, labels=labels, string_length=2)
   algo = mann(task, memory=memory, units=8, slots=6, width=3, heads=2)
   episodes = jax.jit(jax.vmap(task.sample))(jax.random.split(jax.random.key(0), 3))
-  params = algo.init(jax.random.key(1), task.sample(jax.random.key(2)))
+  params = jax.jit(algo.init)(jax.random.key(1), task.sample(jax.random.key(2)))
   keys = jax.random.split(jax.random.key(3), 3)
   grads, metrics = jax.jit(algo.batch_meta_grad)(params, episodes, keys)
   per_task, per_metrics = jax.jit(jax.vmap(lambda e, k: algo.meta_grad(params, e, k)))(episodes, keys)

@@ -17,7 +17,7 @@ def _setup(shots=7, query=9, hidden=(8,)):
   model = jaxmeta.models.MLP(hidden, 1)
   episode = jax.tree.map(lambda v: v.astype(jnp.float64), task.sample(jax.random.key(3)))
   params = jax.tree.map(lambda v: v.astype(jnp.float64),
-                        model.init(jax.random.key(4), episode.support_x))
+                        jax.jit(model.init)(jax.random.key(4), episode.support_x))
   return task, model, episode, params
 
 
@@ -98,7 +98,7 @@ def test_remat_gives_identical_gradients():
   task = jaxmeta.tasks.sinusoid(shots=7, query=9)
   model = jaxmeta.models.MLP((8,), 1)
   ep = task.sample(jax.random.key(3))
-  params = model.init(jax.random.key(4), ep.support_x)
+  params = jax.jit(model.init)(jax.random.key(4), ep.support_x)
   plain = jaxmeta.algorithms.maml(model, task, inner_lr=ALPHA, inner_steps=5)
   remat = jaxmeta.algorithms.maml(model, task, inner_lr=ALPHA, inner_steps=5, remat=True)
   chex.assert_trees_all_close(plain.meta_grad(params, ep, None)[0],

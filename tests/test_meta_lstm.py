@@ -32,7 +32,7 @@ def _tiny(dtype=jnp.float32):
   episode = task.sample(jax.random.key(1))
   episode = jax.tree.map(lambda v: jnp.asarray(v, dtype), episode)
   theta = jax.tree.map(lambda v: jnp.asarray(v, dtype),
-                       model.init(jax.random.key(0), episode.support_x))
+                       jax.jit(model.init)(jax.random.key(0), episode.support_x))
   return task, model, episode, theta
 
 
@@ -125,7 +125,7 @@ def test_meta_gradient_matches_finite_differences(x64):
   updates = 3
   algo = meta_lstm(model, task, meta_lstm_updates=updates, clip_norm=1e9)
   params = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64),
-                        algo.init(jax.random.key(5), episode))
+                        jax.jit(algo.init)(jax.random.key(5), episode))
   params = _perturbed(params, jax.random.key(6))
   loss_fn, support = model_loss(model, task), support_batch(episode)
   query = (episode.query_x, episode.query_y)
@@ -177,7 +177,7 @@ def test_meta_gradient_matches_finite_differences(x64):
 def test_clipping_and_remat():
   task, model, episode, _ = _tiny()
   loose = meta_lstm(model, task, meta_lstm_updates=3, clip_norm=1e9)
-  params = loose.init(jax.random.key(0), episode)
+  params = jax.jit(loose.init)(jax.random.key(0), episode)
   g, m = loose.meta_grad(params, episode, jax.random.key(0))
   norm = float(m["meta_grad_norm"])
   np.testing.assert_allclose(norm, _norm((g)), rtol=1e-5)
@@ -307,9 +307,9 @@ def test_conv4_learner_batch_norm_in_training_support_statistics_at_evaluation(e
       metric=lambda logits, y: jnp.mean(jnp.argmax(logits, -1) == y))
   model = jaxmeta.models.Conv4(filters=4, stride=1, pool=True, output_size=5)
   algo = meta_lstm(model, task, meta_lstm_updates=2, eval_norm=eval_norm)
-  params = algo.init(jax.random.key(1), episode)
+  params = jax.jit(algo.init)(jax.random.key(1), episode)
   support_model = model.clone(norm=scoring_norm)
-  assert (jax.tree.structure(support_model.init(jax.random.key(1), x[:5]))
+  assert (jax.tree.structure(jax.jit(support_model.init)(jax.random.key(1), x[:5]))
           == jax.tree.structure(params["model"]))
   curve = jax.jit(algo.evaluate, static_argnums=2)(params, episode, 2, jax.random.key(2))
   expected = jax.jit(lambda p: finetune_curve(support_model, task, p["model"], episode,

@@ -115,7 +115,7 @@ def test_meta_gradient_reaches_every_part_but_the_key_head():
   shapes the gradients F reads, so it gets no gradient; everything else does."""
   ep = _episode()
   algo = mn.metanet(3, filters=4, minibatches=3)
-  params = algo.init(jax.random.key(0), ep)
+  params = jax.jit(algo.init)(jax.random.key(0), ep)
   grads, metrics = jax.jit(algo.meta_grad)(params, ep, jax.random.key(1))
   assert float(jnp.max(jnp.abs(grads["key"]["fc2"]))) == 0.0
   for path, g in jax.tree_util.tree_leaves_with_path(grads):
@@ -131,9 +131,9 @@ def test_another_number_of_ways_reuses_the_head_columns():
   ep5 = _episode(ways=5)
   algo3, algo5 = mn.metanet(3, filters=4, minibatches=3), mn.metanet(5, head=3, filters=4,
                                                                      minibatches=3)
-  params = algo3.init(jax.random.key(0), _episode(ways=3))
+  params = jax.jit(algo3.init)(jax.random.key(0), _episode(ways=3))
   shapes = lambda t: jax.tree.map(jnp.shape, t)
-  assert shapes(params) == shapes(algo5.init(jax.random.key(0), ep5))
+  assert shapes(params) == shapes(jax.jit(algo5.init)(jax.random.key(0), ep5))
   acc = jax.jit(algo5.evaluate, static_argnums=2)(params, ep5, 0, jax.random.key(1))
   assert acc.shape == (1,) and 0 <= float(acc[0]) <= 1
 

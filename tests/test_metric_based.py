@@ -76,7 +76,7 @@ METHODS = _methods()
 def test_shapes_distribution_and_gradients(name):
   algo, fn = METHODS[name]
   ep = _episode(jax.random.key(0))
-  params = algo.init(jax.random.key(1), ep)
+  params = jax.jit(algo.init)(jax.random.key(1), ep)
   probs = predict_fn(fn, WAYS)(params, ep)
   assert probs.shape == (WAYS * QUERY, WAYS)
   np.testing.assert_allclose(np.sum(probs, -1), 1.0, atol=1e-5)
@@ -95,7 +95,7 @@ def test_shapes_distribution_and_gradients(name):
 def test_support_permutation_invariance(name):
   algo, fn = METHODS[name]
   ep = _episode(jax.random.key(3))
-  params = algo.init(jax.random.key(4), ep)
+  params = jax.jit(algo.init)(jax.random.key(4), ep)
   perm = jax.random.permutation(jax.random.key(5), ep.support_x.shape[0])
   shuffled = ep._replace(support_x=ep.support_x[perm], support_y=ep.support_y[perm])
   predict = predict_fn(fn, WAYS)
@@ -106,7 +106,7 @@ def test_fce_depends_on_support_order():
   """The bidirectional LSTM reads the support set as a sequence: NOT order-invariant."""
   algo, fn = METHODS["matching-fce"]
   ep = _episode(jax.random.key(3))
-  params = algo.init(jax.random.key(4), ep)
+  params = jax.jit(algo.init)(jax.random.key(4), ep)
   perm = jnp.arange(ep.support_x.shape[0])[::-1]
   shuffled = ep._replace(support_x=ep.support_x[perm], support_y=ep.support_y[perm])
   predict = predict_fn(fn, WAYS)
@@ -126,7 +126,7 @@ def test_protonet_hand_computed():
   np.testing.assert_allclose(loss, -(expected[0, 0] + expected[1, 1]) / 2, rtol=1e-5)
   # Gradient w.r.t. the scale s of f(x) = s x at s = 1.5: distances scale by s^2.
   algo = algorithms.protonet(Scale(), 2)
-  params = jax.tree.map(lambda v: jnp.full_like(v, 1.5), algo.init(jax.random.key(0), ep))
+  params = jax.tree.map(lambda v: jnp.full_like(v, 1.5), jax.jit(algo.init)(jax.random.key(0), ep))
   grads, metrics = algo.meta_grad(params, ep, jax.random.key(0))
   s = 1.5
   p = np.exp(-s**2 * d) / np.exp(-s**2 * d).sum(-1, keepdims=True)
@@ -156,7 +156,7 @@ def test_matching_cosine_scale_is_a_temperature_and_can_be_learned():
   a = np.exp(4 * cos) / np.exp(4 * cos).sum()
   np.testing.assert_allclose(np.exp(log_p[0]), [a[0], a[1] + a[2]], rtol=1e-5)
   algo = algorithms.matching(Scale(), 2, cosine_scale=4.0, learn_scale=True)
-  params = algo.init(jax.random.key(0), ep)
+  params = jax.jit(algo.init)(jax.random.key(0), ep)
   np.testing.assert_allclose(params["log_scale"], np.log(4.0), rtol=1e-6)
   grads, _ = algo.meta_grad(params, ep, jax.random.key(1))
   # loss = -log a_0 = -(s cos_0 - logsumexp(s cos)) (only support item 0 has label 0), so
@@ -171,9 +171,10 @@ def test_relation_encoder_keeps_a_7x7_map_and_module_normalises():
   from jaxmeta.models.conv import Conv4
   emb = Conv4(8, stride=1, pool=True, pool_layers=2, readout="map")
   x = jnp.zeros((2, 28, 28, 1))
-  assert emb.apply(emb.init(jax.random.key(0), x), x).shape == (2, 7, 7, 8)
+  assert jax.eval_shape(emb.apply, jax.eval_shape(emb.init, jax.random.key(0), x), x).shape == (
+      2, 7, 7, 8)
   rel = RelationModule(filters=4, hidden=8)
-  params = rel.init(jax.random.key(1), jnp.zeros((3, 7, 7, 16)))["params"]
+  params = jax.jit(rel.init)(jax.random.key(1), jnp.zeros((3, 7, 7, 16)))["params"]
   assert {"norm0_scale", "norm1_bias"} <= set(params)
   # Batch normalisation: the scores do not change when every pair is scaled by the same factor.
   pairs = jax.random.normal(jax.random.key(2), (6, 7, 7, 16))
@@ -188,7 +189,7 @@ def test_relation_sums_support_features_per_class():
   sx = jax.random.normal(jax.random.key(0), (4, 2, 2, 3))
   qx = jax.random.normal(jax.random.key(1), (1, 2, 2, 3))
   ep = Episode(sx, jnp.array([1, 0, 1, 0], jnp.int32), qx, jnp.array([1], jnp.int32))
-  params = {"embedding": {}, "relation": rel.init(jax.random.key(2), jnp.zeros((1, 2, 2, 6)))}
+  params = {"embedding": {}, "relation": jax.jit(rel.init)(jax.random.key(2), jnp.zeros((1, 2, 2, 6)))}
   log_p, loss = fn(params, ep)
   scores = rel.apply(params["relation"], jnp.concatenate(
       [jnp.concatenate([qx, qx]), jnp.stack([sx[1] + sx[3], sx[0] + sx[2]])], -1))
@@ -199,7 +200,7 @@ def test_relation_sums_support_features_per_class():
 def test_siamese_predicts_class_of_most_similar_support_image():
   algo, fn = METHODS["siamese"]
   ep = _episode(jax.random.key(6))
-  params = algo.init(jax.random.key(7), ep)
+  params = jax.jit(algo.init)(jax.random.key(7), ep)
   emb = TinyEmbed()
   s = emb.apply(params["embedding"], ep.support_x)
   q = emb.apply(params["embedding"], ep.query_x)
@@ -220,7 +221,7 @@ def test_affine_distortions_keep_shape_and_identity_when_off():
 def test_bad_input_errors_name_the_argument():
   algo, _ = METHODS["protonet"]
   ep = _episode(jax.random.key(0))
-  params = algo.init(jax.random.key(1), ep)
+  params = jax.jit(algo.init)(jax.random.key(1), ep)
   cases = [
       (ep._replace(query_x=ep.query_x[:0], query_y=ep.query_y[:0]), "query"),
       (ep._replace(support_x=ep.support_x[:2], support_y=ep.support_y[:2]), "shots"),
@@ -230,7 +231,7 @@ def test_bad_input_errors_name_the_argument():
   for bad, argument in cases:
     for name, (a, _) in METHODS.items():
       with pytest.raises(ConfigError) as e:
-        a.evaluate(a.init(jax.random.key(1), ep), bad, 0, jax.random.key(2))
+        a.evaluate(jax.jit(a.init)(jax.random.key(1), ep), bad, 0, jax.random.key(2))
       assert e.value.argument == argument, (name, argument, str(e.value))
   with pytest.raises(ConfigError, match="^ways: "):
     algorithms.protonet(TinyEmbed(), 1)
@@ -249,7 +250,7 @@ def test_embedding_nn_baseline():
   ep = task.sample(jax.random.key(0))
   assert ep.support_x.shape == (16, 8, 8, 1) and int(ep.support_y.max()) < 7
   algo = algorithms.embedding_nn(TinyEmbed(), 7, ways=WAYS)
-  params = algo.init(jax.random.key(1), ep)
+  params = jax.jit(algo.init)(jax.random.key(1), ep)
   grads, metrics = algo.meta_grad(params, ep, jax.random.key(2))
   assert set(grads) == {"embedding", "head"} and np.isfinite(float(metrics["loss"]))
   # Cosine NN: a query identical to a support image takes that image's label.

@@ -13,7 +13,7 @@ import jaxmeta
 def test_vmapped_meta_gradient_equals_python_loop(algo_name):
   task = jaxmeta.tasks.sinusoid(shots=10, query=10)
   algo = getattr(jaxmeta.algorithms, algo_name)(jaxmeta.models.MLP((40, 40), 1), task)
-  params = algo.init(jax.random.key(0), task.sample(jax.random.key(1)))
+  params = jax.jit(algo.init)(jax.random.key(0), task.sample(jax.random.key(1)))
   key = jax.random.key(7)
   grads, metrics = jax.jit(lambda p, k: jaxmeta.meta_batch_gradient(task, algo, p, k, 5))(params, key)
 

@@ -181,6 +181,47 @@ def test_observe_steps_zero_and_return_state():
                                               rule, 2), [0.0, 0.5, 0.575], rtol=1e-6)
 
 
+def test_observe_at_computes_only_the_points_asked_for():
+  """observe_at: the listed steps agree with observing every step, the others are NaN, the
+  skipped observations never run, and under vmap over tasks the choice stays a branch
+  (a select would compute both sides and save nothing)."""
+  loss = lambda w, b: jnp.sum((w - b) ** 2)
+  rule = momentum_rule(0.25)
+  calls = []
+
+  def observe(p):
+    jax.debug.callback(lambda: calls.append(1))
+    return p[0]
+  full = adaptation_curve(loss, jnp.zeros(1), jnp.ones(1), lambda p: p[0], rule, 4)
+  got = jax.jit(lambda w: adaptation_curve(loss, w, jnp.ones(1), observe, rule, 4,
+                                           observe_at=(0, 3)))(jnp.zeros(1))
+  jax.effects_barrier()
+  assert len(calls) == 2, calls
+  np.testing.assert_array_equal(np.asarray(got)[[0, 3]], np.asarray(full)[[0, 3]])
+  assert np.isnan(np.asarray(got)[[1, 2, 4]]).all()
+  batched = jax.make_jaxpr(jax.vmap(lambda w: adaptation_curve(
+      loss, w, jnp.ones(1), lambda p: p[0], rule, 4, observe_at=(2,))))(jnp.zeros((3, 1)))
+  assert "cond[" in str(batched)
+  with pytest.raises(ValueError, match=r"observe_at must lie in 0\.\.4"):
+    adaptation_curve(loss, jnp.zeros(1), jnp.ones(1), lambda p: p[0], rule, 4, observe_at=(5,))
+
+
+@pytest.mark.parametrize("name", ["maml", "reptile-minibatched"])
+def test_evaluate_at_points_equals_the_whole_curve_there(name):
+  task = jaxmeta.tasks.sinusoid(shots=10, query=10)
+  model = jaxmeta.models.MLP((16,), 1)
+  algo = (algorithms.maml(model, task, inner_lr=0.01) if name == "maml" else
+          algorithms.reptile(model, task, inner_lr=0.01, eval_inner_batch=5))
+  params = jax.jit(algo.init)(jax.random.key(0), task.sample(jax.random.key(1)))
+  key = jax.random.key(2)
+  full = jaxmeta.evaluate(task, algo, params, key, num_tasks=4, num_steps=3)
+  got = jaxmeta.evaluate(task, algo, params, key, num_tasks=4, num_steps=3, observe_at=(0, 3))
+  np.testing.assert_allclose(got[:, [0, 3]], full[:, [0, 3]], rtol=1e-6)
+  assert np.isnan(got[:, [1, 2]]).all() and not np.isnan(full).any()
+  with pytest.raises(jaxmeta.ConfigError, match="observe_at"):
+    jaxmeta.evaluate(task, algo, params, key, num_tasks=4, num_steps=3, observe_at=(4,))
+
+
 def test_from_optax_momentum_matches_hand_loop():
   loss, params, support, _ = _regression()
   lr, mu, steps = 0.2, 0.9, 3
@@ -209,7 +250,7 @@ def test_anil_equals_masked_sgd_on_the_whole_network(x64):
                     task.sample(jax.random.key(0)))
   model = Conv4(filters=4, layers=2, output_size=3)
   anil = algorithms.anil(model, task, inner_lr=0.4, inner_steps=2)
-  params = jax.tree.map(lambda v: v.astype(jnp.float64), anil.init(jax.random.key(1), ep))
+  params = jax.tree.map(lambda v: v.astype(jnp.float64), jax.jit(anil.init)(jax.random.key(1), ep))
   g_anil, m_anil = jax.jit(anil.meta_grad)(params, ep, jax.random.key(2))
 
   mask = {"params": {name: jax.tree.map(lambda _: name == "head", sub)

@@ -116,12 +116,14 @@ def anil(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     del key
     return jax.grad(query_loss_after_adaptation, has_aux=True)(params, episode)
 
-  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array,
+               observe_at=None) -> jax.Array:
     del key
     body_params, head = _split(params)
     fs, fq = features(body_params, episode)
     observe = lambda h: task.metric(_linear(h, fq), episode.query_y)
-    return adaptation_curve(head_loss, head, (fs, episode.support_y), observe, rule, num_steps)
+    return adaptation_curve(head_loss, head, (fs, episode.support_y), observe, rule, num_steps,
+                            observe_at)
 
   return Algorithm("fomaml-anil" if first_order else "anil", init, meta_grad, evaluate)
 

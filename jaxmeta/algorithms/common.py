@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -30,7 +30,8 @@ import numpy as np
 
 from jaxmeta import checks
 from jaxmeta.errors import ConfigError
-from jaxmeta.inner_loop import LossFn, UpdateRule, adapt, named, scaled_loss, sgd
+from jaxmeta.inner_loop import (LossFn, UpdateRule, adapt, named, observe_only_at, scaled_loss,
+                                sgd)
 from jaxmeta.models.conv import Conv4
 from jaxmeta.models.koch import KochNet
 from jaxmeta.types import Episode, Params, PyTree, TaskDistribution
@@ -327,7 +328,7 @@ def pre_adaptation_loss(losses: jax.Array, loss_fn: LossFn, params: Params, supp
 
 def adaptation_curve(loss_fn: LossFn, params: Params, support: PyTree,
                      observe: Callable[[Params], jax.Array], update: UpdateRule,
-                     num_steps: int) -> jax.Array:
+                     num_steps: int, observe_at: Sequence[int] | None = None) -> jax.Array:
   """The one evaluation by adaptation: ``observe`` after 0..``num_steps`` steps of ``update``.
 
   Args:
@@ -338,6 +339,9 @@ def adaptation_curve(loss_fn: LossFn, params: Params, support: PyTree,
     update: the :class:`~jaxmeta.inner_loop.UpdateRule`; run first order (evaluation
       needs no meta-gradient; the values are the same).
     num_steps: static number of steps.
+    observe_at: the steps to observe after (static; ``None``: all). The others are NaN
+      and cost no query pass: with few points (e.g. ``(0, 10)``) most of an evaluation's
+      compute, the query set at every step, is skipped.
 
   Returns:
     ``metric[num_steps + 1]``, entry ``k`` the metric after ``k`` steps.
@@ -349,15 +353,20 @@ def adaptation_curve(loss_fn: LossFn, params: Params, support: PyTree,
     >>> curve = adaptation_curve(loss, jnp.zeros(1), jnp.ones(1), lambda w: w[0], sgd(0.25), 2)
     >>> curve.tolist()
     [0.0, 0.5, 0.75]
+    >>> adaptation_curve(loss, jnp.zeros(1), jnp.ones(1), lambda w: w[0], sgd(0.25), 2,
+    ...                  observe_at=(2,)).tolist()
+    [nan, nan, 0.75]
   """
   adapted, (_, curve) = adapt(loss_fn, params, support, update=update, steps=num_steps,
-                              first_order=True, observe=observe)
-  return jnp.concatenate([curve, observe(adapted)[None]])
+                              first_order=True, observe=observe, observe_at=observe_at)
+  last = observe_only_at(observe, observe_at, num_steps)(jnp.int32(num_steps), adapted)
+  return jnp.concatenate([curve, last[None]])
 
 
 def finetune_curve(model: nn.Module, task: TaskDistribution, params: Params, episode: Episode,
-                   update: UpdateRule, num_steps: int) -> jax.Array:
+                   update: UpdateRule, num_steps: int,
+                   observe_at: Sequence[int] | None = None) -> jax.Array:
   """:func:`adaptation_curve` of a whole flax model: ``update`` on the support set, the
-  task metric on the query set."""
+  task metric on the query set (at the steps of ``observe_at``)."""
   return adaptation_curve(model_loss(model, task), params, support_batch(episode),
-                          query_metric(model, task, episode), update, num_steps)
+                          query_metric(model, task, episode), update, num_steps, observe_at)

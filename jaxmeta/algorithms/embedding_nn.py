@@ -140,8 +140,9 @@ def embedding_nn(embedding: nn.Module, num_train_classes: int, ways: int) -> Alg
   init, meta_grad = _classifier(embedding, num_train_classes)
   predict = cosine_nn_log_probs(embedding, ways)
 
-  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
-    del key  # deterministic
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array,
+               observe_at=None) -> jax.Array:
+    del key, observe_at  # deterministic, and nothing adapts: every point is the same
     check_episode(episode, ways)
     return jnp.full((num_steps + 1,), accuracy(predict(params, episode), episode.query_y))
 
@@ -201,7 +202,8 @@ def finetune(embedding: nn.Module, num_train_classes: int, ways: int, *,
     scoring = embedding.clone(norm="support")
   new_head = nn.Dense(ways, kernel_init=nn.initializers.zeros)
 
-  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array,
+               observe_at=None) -> jax.Array:
     del key  # deterministic
     check_episode(episode, ways)
     features = params["head"]["params"]["kernel"].shape[0]
@@ -222,8 +224,8 @@ def finetune(embedding: nn.Module, num_train_classes: int, ways: int, *,
       body = start["embedding"]
       full = lambda head: {"embedding": body, "head": head}
       return adaptation_curve(lambda h, b: ce(full(h), b), start["head"], support,
-                              lambda h: observe(full(h)), rule, num_steps)
-    return adaptation_curve(ce, start, support, observe, rule, num_steps)
+                              lambda h: observe(full(h)), rule, num_steps, observe_at)
+    return adaptation_curve(ce, start, support, observe, rule, num_steps, observe_at)
 
   return Algorithm("finetune", init, meta_grad, evaluate)
 

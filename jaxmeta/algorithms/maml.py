@@ -82,9 +82,10 @@ def maml(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     del key  # deterministic given the episode
     return jax.grad(query_loss_after_adaptation, has_aux=True)(params, episode)
 
-  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array,
+               observe_at=None) -> jax.Array:
     del key  # deterministic given the episode
-    return finetune_curve(model, task, params, episode, rule, num_steps)
+    return finetune_curve(model, task, params, episode, rule, num_steps, observe_at)
 
   name = "fomaml" if first_order else "maml"
   return Algorithm(name, model_init(model, task), meta_grad, evaluate)

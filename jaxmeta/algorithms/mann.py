@@ -122,8 +122,8 @@ def mann(task: TaskDistribution, *, memory: bool = True, units: int = 200, slots
     (loss, acc), grads = jax.value_and_grad(batch_loss, has_aux=True)(params, episodes)
     return grads, {"loss": loss, "accuracy": acc}
 
-  def evaluate(params, episode, num_steps, key):
-    del key
+  def evaluate(params, episode, num_steps, key, observe_at=None):
+    del key, observe_at   # the axis is instances, each read from the one recurrent pass
     return accuracy_by_instance(logits(params, episode), episode, num_steps)
 
   return Algorithm(name, init, meta_grad, evaluate, INSTANCES, batch_meta_grad)

@@ -303,10 +303,12 @@ def meta_lstm(model: nn.Module, task: TaskDistribution, *, meta_lstm_updates: in
     grads, norm = clip_by_global_norm(grads, clip_norm)
     return grads, dict(metrics, meta_grad_norm=norm)
 
-  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array,
+               observe_at=None) -> jax.Array:
     del key
     rule = meta_lstm_rule(params["meta_learner"]) if test_update is None else test_update
-    return finetune_curve(eval_model, task, params["model"], episode, rule, num_steps)
+    return finetune_curve(eval_model, task, params["model"], episode, rule, num_steps,
+                          observe_at)
 
   return Algorithm("meta-lstm", init, meta_grad, evaluate)
 

@@ -498,7 +498,8 @@ def metanet(ways: int, *, head: int | None = None, filters: int = 64, minibatche
     scale = clip_norm / jnp.maximum(norm, clip_norm)
     return jax.tree.map(lambda g: g * scale, grads), dict(metrics, meta_grad_norm=norm)
 
-  def evaluate(params, episode: Episode, num_steps: int, key) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key, observe_at=None) -> jax.Array:
+    del observe_at   # the fast weights come from one pass: every point is the same
     check_episode(episode, ways)
     logits = metanet_logits(params, episode, ways, minibatches=minibatches, loss=loss, key=key)
     return jnp.full((num_steps + 1,), accuracy(logits, episode.query_y))

@@ -93,10 +93,11 @@ def metasgd(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
     del key
     return jax.grad(query_loss_after_adaptation, has_aux=True)(params, episode)
 
-  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array,
+               observe_at=None) -> jax.Array:
     del key
     return finetune_curve(model, task, params["model"], episode, sgd(params["inner_lr"]),
-                          num_steps)
+                          num_steps, observe_at)
 
   return Algorithm("metasgd", init, meta_grad, evaluate)
 

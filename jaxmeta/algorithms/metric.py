@@ -160,7 +160,9 @@ def metric_algorithm(name: str, ways: int, init: Callable, episode_fn: EpisodeFn
     grads, metrics = jax.grad(loss_fn, has_aux=True)(params, episode, key)
     return grads, metrics
 
-  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array,
+               observe_at=None) -> jax.Array:
+    del observe_at   # nothing adapts: every point is the same
     check_episode(episode, ways)
     log_probs, _ = episode_fn(params, episode, key, False)
     return jnp.full((num_steps + 1,), accuracy(log_probs, episode.query_y))

@@ -47,9 +47,10 @@ def pretrained(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.
     loss, grads = jax.value_and_grad(loss_fn)(params, (x, y))
     return grads, {"loss": loss, "pre_adaptation_loss": loss}
 
-  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array) -> jax.Array:
+  def evaluate(params, episode: Episode, num_steps: int, key: jax.Array,
+               observe_at=None) -> jax.Array:
     del key
-    return finetune_curve(model, task, params, episode, rule, num_steps)
+    return finetune_curve(model, task, params, episode, rule, num_steps, observe_at)
 
   return Algorithm("pretrained", model_init(model, task), meta_grad, evaluate)
 
