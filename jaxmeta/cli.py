@@ -243,7 +243,9 @@ def cmd_download(args) -> int:
 
 def _add_eval_lake_args(p):
   p.add_argument("--runs", type=Path, required=True, help="all_runs.zip or its extracted folder")
-  p.add_argument("--workdir", type=Path, help="a trained run to score")
+  p.add_argument("--workdir", type=Path, action="append", help="a trained run to score; "
+                 "several (--workdir A --workdir B ...) are scored as an ensemble, their class "
+                 "probabilities averaged (metric-based runs)")
   p.add_argument("--baseline", help="mhd: score with the Modified Hausdorff Distance instead")
   p.add_argument("--out", type=Path, help="results JSON")
   p.add_argument("--steps", type=int, help="point of the method's evaluation curve to score at: "
@@ -260,25 +262,39 @@ def cmd_eval_lake(args) -> int:
   from jaxmeta import checks, experiment
   from jaxmeta.checkpoint import atomic_write_json
   from jaxmeta.data import lake
+  from jaxmeta.train import summarize
   if args.baseline is not None:
     checks.one_of("baseline", args.baseline, ("mhd",))
-  if (args.baseline is None) == (args.workdir is None):
-    raise ConfigError("workdir", "give exactly one of --workdir (a trained run) or --baseline mhd")
+  workdirs = args.workdir or []
+  if (args.baseline is None) == (not workdirs):
+    raise ConfigError("workdir", "give exactly one of --workdir (a trained run; several for an "
+                      "ensemble) or --baseline mhd")
   if args.steps is not None:
     checks.integer("steps", args.steps, minimum=0)
+    if len(workdirs) > 1:
+      raise ConfigError("steps", "an ensemble averages metric-based runs, which do not adapt: "
+                        "drop --steps")
   checks.one_of("eval_norm", args.eval_norm, ("episode", "support"))
-  if args.workdir is not None:   # before reading the runs: a run that cannot be scored
-    experiment.check_lake_scorable(args.workdir)
+  for workdir in workdirs:   # before reading the runs: a run that cannot be scored
+    experiment.check_lake_scorable(workdir)
   runs = lake.load_runs(args.runs)
+  where = dict(data_dir=args.data_dir, cache_dir=args.cache_dir, eval_norm=args.eval_norm)
   if args.baseline == "mhd":
     scored = {"per_run": lake.score_mhd(runs)}
-  else:   # the run's method names the axis of the curve point it is scored at
-    scored = experiment.score_lake_runs(args.workdir, runs, args.steps, data_dir=args.data_dir,
-                                        cache_dir=args.cache_dir, eval_norm=args.eval_norm)
-  per_run = scored.pop("per_run")
-  result = {"error_rate": float(np.mean(per_run)), "per_run": [float(e) for e in per_run],
-            "scorer": "mhd" if args.baseline == "mhd" else str(args.workdir),
+  elif len(workdirs) == 1:   # the run's method names the axis of the curve point it is scored at
+    scored = experiment.score_lake_runs(workdirs[0], runs, args.steps, **where)
+  else:
+    scored = experiment.score_lake_ensemble(workdirs, runs, **where)
+  per_run = np.asarray(scored.pop("per_run"), np.float64)
+  summary = summarize(per_run)
+  result = {"error_rate": summary["mean"], "error_ci95": summary["ci95"],
+            "per_run": [float(e) for e in per_run],
+            "scorer": "mhd" if args.baseline == "mhd" else " + ".join(map(str, workdirs)),
             "runs": str(args.runs), "n_runs": len(runs), **scored}
+  names = [r.name for r in runs]
+  print("  ".join(f"{n} {e:.0f} %" for n, e in zip(names, per_run)), file=sys.stderr)
+  print(f"error {summary['mean']:.2f} ± {summary['ci95']:.2f} % (mean ± 95 % interval over "
+        f"{len(runs)} runs)", file=sys.stderr)
   print(json.dumps(result, indent=2))
   if args.out is not None:
     atomic_write_json(args.out, result)

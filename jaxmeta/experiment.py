@@ -507,21 +507,10 @@ def check_lake_scorable(workdir) -> None:
                     f"it cannot read: evaluate it with `jaxmeta eval` (accuracy by instance)")
 
 
-def score_lake_runs(workdir, runs, steps=None, **overrides) -> dict:
-  """Percent error of each run for the trained run in ``workdir``, scored at point
-  ``steps`` of the method's evaluation curve (default: the run's largest ``eval_steps``).
-
-  Returns:
-    ``{"per_run": [errors], "curve": what the curve's axis means, "at": steps,
-    "eval_norm": the normalisation the runs were scored with}``. ``overrides`` may set
-    ``eval_norm``: ``"support"`` (the CLI's default) scores each test image on its own,
-    as Lake's protocol does; ``"episode"`` normalises a run's 20 test images together.
-
-  Raises:
-    ConfigError: the run is not an Omniglot run, or its model's head is fixed to another
-      number of ways than the runs have. ``overrides`` (``data_dir``, ``cache_dir``) say
-      where the run's data is now.
-  """
+def _lake_scorer(workdir, runs, **overrides):
+  """``(config, params, algo, episodes, keys)`` to score the run in ``workdir`` on the
+  Lake ``runs``: the run's method rebuilt for their number of ways, the runs as a batch
+  of episodes at the run's image size, one evaluation key per run."""
   from jaxmeta.data.lake import run_episodes
   from jaxmeta.tasks.episodes import accuracy, cross_entropy
   from jaxmeta.types import TaskDistribution
@@ -541,11 +530,63 @@ def score_lake_runs(workdir, runs, steps=None, **overrides) -> dict:
     raise ConfigError("ways", f"{workdir} was trained with --ways {config.ways} and its model's "
                       f"head has a fixed number of outputs; the Lake runs are {ways}-way: train "
                       f"with --ways {ways} (or a metric-based --algo) to score it")
+  return config, params, algo, episodes, jax.random.split(keys_for(config).eval, len(runs))
+
+
+def _percent_wrong(correct, n_query: int) -> np.ndarray:
+  """Percent error per run from the fraction (or count) right of its ``n_query`` items."""
+  wrong = np.rint((1.0 - np.asarray(correct, np.float64)) * n_query)  # exact counts, not float32
+  return 100.0 * wrong / n_query
+
+
+def score_lake_runs(workdir, runs, steps=None, **overrides) -> dict:
+  """Percent error of each run for the trained run in ``workdir``, scored at point
+  ``steps`` of the method's evaluation curve (default: the run's largest ``eval_steps``).
+
+  Returns:
+    ``{"per_run": [errors], "curve": what the curve's axis means, "at": steps,
+    "eval_norm": the normalisation the runs were scored with}``. ``overrides`` may set
+    ``eval_norm``: ``"support"`` (the CLI's default) scores each test image on its own,
+    as Lake's protocol does; ``"episode"`` normalises a run's 20 test images together.
+
+  Raises:
+    ConfigError: the run is not an Omniglot run, or its model's head is fixed to another
+      number of ways than the runs have. ``overrides`` (``data_dir``, ``cache_dir``) say
+      where the run's data is now.
+  """
+  config, params, algo, episodes, keys = _lake_scorer(workdir, runs, **overrides)
   steps = max(config.eval_steps) if steps is None else steps
-  keys = jax.random.split(keys_for(config).eval, len(runs))
   score = lambda ep, k: algo.evaluate(params, ep, steps, k, observe_at=(steps,))[-1]
   acc = jax.jit(jax.vmap(score))(episodes, keys)
-  n_query = episodes.query_y.shape[1]
-  wrong = np.rint((1.0 - np.asarray(acc, np.float64)) * n_query)  # exact counts, not float32
-  return {"per_run": 100.0 * wrong / n_query, "curve": algo.curve.description, "at": steps,
-          "eval_norm": config.eval_norm}
+  return {"per_run": _percent_wrong(acc, episodes.query_y.shape[1]),
+          "curve": algo.curve.description, "at": steps, "eval_norm": config.eval_norm}
+
+
+def score_lake_ensemble(workdirs, runs, **overrides) -> dict:
+  """Percent error of each run for the ensemble of the trained runs in ``workdirs``: each
+  run's class probabilities ``P(y | x, S)`` (its method's ``predict``) averaged over the
+  members, then the most probable class (issue 18: the metric methods averaged in
+  probability space). ``overrides`` as in :func:`score_lake_runs`, for every member.
+
+  Returns:
+    ``{"per_run": [errors], "members": {workdir: [its own errors]}, "eval_norm": ...}``.
+
+  Raises:
+    ConfigError: a member's method has no ``predict`` (it adapts, or reads sequences),
+      or any reason of :func:`score_lake_runs`.
+  """
+  probs, members, norms = 0.0, {}, set()
+  for workdir in workdirs:
+    config, params, algo, episodes, keys = _lake_scorer(workdir, runs, **overrides)
+    if algo.predict is None:
+      raise ConfigError("workdir", f"{workdir} is a --algo {config.algo} run, which gives no "
+                        "class probabilities to average; an ensemble takes metric-based runs "
+                        "(protonet, matching, matching-fce, relation, siamese)")
+    log_probs = jax.jit(jax.vmap(lambda ep, k: algo.predict(params, ep, k)))(episodes, keys)
+    p = np.exp(np.asarray(log_probs, np.float64))
+    right = np.argmax(p, -1) == np.asarray(episodes.query_y)
+    members[str(workdir)] = _percent_wrong(right.mean(-1), right.shape[-1]).tolist()
+    probs, norms = probs + p / len(workdirs), norms | {config.eval_norm}
+  right = np.argmax(probs, -1) == np.asarray(episodes.query_y)
+  return {"per_run": _percent_wrong(right.mean(-1), right.shape[-1]), "members": members,
+          "eval_norm": "/".join(sorted(norms))}

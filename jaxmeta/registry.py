@@ -218,7 +218,7 @@ def build_algorithm(config, task):
   non_transductive = getattr(config, "eval_norm", "episode") == "support"
   if non_transductive and getattr(model, "norm", None) == "batch":
     scoring = registration.build(config, model.clone(norm="support"), task)
-    algo = algo._replace(evaluate=scoring.evaluate)
+    algo = algo._replace(evaluate=scoring.evaluate, predict=scoring.predict)
   return algo
 
 

@@ -100,6 +100,10 @@ class Algorithm(NamedTuple):
       the gradient of the batch loss directly instead of materialising one gradient per
       task (for a recurrent model, a per-task weight gradient accumulated at every time
       step: 2-3x slower on CPU).
+    predict: optional ``(params, episode, key) -> log P(y | x, S)`` of shape
+      ``[n_query, ways]``, for methods that score the classes without adapting (the
+      metric-based ones); ``jaxmeta eval-lake`` averages these probabilities over the
+      runs of an ensemble.
   """
   name: str
   init: Callable[[jax.Array, Episode], Params]
@@ -107,3 +111,4 @@ class Algorithm(NamedTuple):
   evaluate: Callable[[Params, Episode, int, jax.Array], jax.Array]
   curve: CurveAxis = ADAPTATION_STEPS
   batch_meta_grad: Optional[Callable] = None
+  predict: Optional[Callable[[Params, Episode, jax.Array], jax.Array]] = None

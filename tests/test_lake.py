@@ -134,6 +134,15 @@ def test_eval_lake_scores_a_trained_run(tmp_path, capsys):
   assert cli.main(["eval-lake", "--workdir", str(workdir), "--runs", str(tmp_path / "runs4")]) == 2
   err = capsys.readouterr().err
   assert "--ways" in err and "--ways 5" in err and "4-way" in err
+  # an ensemble averages class probabilities: a MAML run has none to give
+  assert cli.main(["eval-lake", "--workdir", str(workdir), "--workdir", str(workdir),
+                   "--runs", str(tmp_path / "runs5"), "--out", str(tmp_path / "e.json")]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith("jaxmeta: error: --workdir:") and "--algo maml" in err, err
+  assert cli.main(["eval-lake", "--workdir", str(workdir), "--workdir", str(workdir),
+                   "--runs", str(tmp_path / "runs5"), "--steps", "1"]) == 2
+  assert "--steps" in capsys.readouterr().err
+  assert not (tmp_path / "e.json").exists()
 
 
 @pytest.mark.skipif(not (DATA / "images_background_small1.zip").exists(), reason="no shared data")
@@ -154,3 +163,13 @@ def test_eval_lake_scores_a_metric_run_trained_5_way_on_20_way_runs(tmp_path):
   result = json.loads(out.read_text())
   assert result["n_runs"] == 2 and all(0.0 <= e <= 100.0 for e in result["per_run"])
   assert all(float(e / 5.0).is_integer() for e in result["per_run"])   # k wrong of 20 items
+  errors = np.asarray(result["per_run"])
+  assert result["error_ci95"] == pytest.approx(1.96 * errors.std() / np.sqrt(2))
+  # The run with itself as an ensemble: the averaged probabilities are its own, so are the
+  # errors; each member's own errors are reported beside.
+  both = tmp_path / "ensemble.json"
+  assert cli.main(["eval-lake", "--workdir", str(workdir), "--workdir", str(workdir),
+                   "--runs", str(tmp_path / "runs20"), "--out", str(both)]) == 0
+  ensemble = json.loads(both.read_text())
+  assert ensemble["per_run"] == result["per_run"]
+  assert ensemble["members"] == {str(workdir): result["per_run"]}

@@ -139,8 +139,9 @@ def metric_algorithm(name: str, ways: int, init: Callable, episode_fn: EpisodeFn
       episode's inputs (:func:`~jaxmeta.algorithms.common.check_model_inputs`).
 
   Returns:
-    ``Algorithm(name, init, meta_grad, evaluate)`` with ``meta_grad = grad(loss)`` and
-    ``evaluate(params, episode, n, key) = [query accuracy] * (n + 1)``, ``key`` passed to
+    ``Algorithm(name, init, meta_grad, evaluate, predict=...)`` with ``meta_grad =
+    grad(loss)``, ``evaluate(params, episode, n, key) = [query accuracy] * (n + 1)`` and
+    ``predict(params, episode, key)`` the log-probabilities, ``key`` passed to
     ``episode_fn`` (with ``train=False``).
   """
   ways = check_ways(ways)
@@ -163,11 +164,13 @@ def metric_algorithm(name: str, ways: int, init: Callable, episode_fn: EpisodeFn
   def evaluate(params, episode: Episode, num_steps: int, key: jax.Array,
                observe_at=None) -> jax.Array:
     del observe_at   # nothing adapts: every point is the same
-    check_episode(episode, ways)
-    log_probs, _ = episode_fn(params, episode, key, False)
-    return jnp.full((num_steps + 1,), accuracy(log_probs, episode.query_y))
+    return jnp.full((num_steps + 1,), accuracy(predict(params, episode, key), episode.query_y))
 
-  return Algorithm(name, checked_init, meta_grad, evaluate)
+  def predict(params, episode: Episode, key: jax.Array) -> jax.Array:
+    check_episode(episode, ways)
+    return episode_fn(params, episode, key, False)[0]
+
+  return Algorithm(name, checked_init, meta_grad, evaluate, predict=predict)
 
 
 def predict_fn(episode_fn: EpisodeFn, ways: int) -> Callable:
