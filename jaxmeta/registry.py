@@ -167,7 +167,8 @@ MODELS: dict[str, Registration] = _table(
     Registration("conv4-koch", _conv4(1, True, "flatten", pool_layers=3), reads=_CONV,
                  description="Koch et al. 2015's layout at Conv-4 scale: pools after all but "
                              "the last block, flattened 3x3x64 features"),
-    Registration("koch", lambda config, task: models.KochNet(),
+    Registration("koch", lambda config, task: models.KochNet(conv_impl=config.conv_impl),
+                 reads=("conv_impl",),
                  description="Koch et al. 2015's Siamese twin (105x105 inputs: --image-size 105)"),
 )
 

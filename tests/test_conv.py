@@ -46,3 +46,21 @@ def test_embedding_and_support_norm_is_non_transductive():
   # Transductive batch norm does depend on them.
   batch = jax.jit(Conv4(filters=8, norm="batch").apply)
   assert not np.allclose(batch(params, q[:1]), batch(params, q)[:1], atol=1e-3)
+
+
+def test_koch_net_patches_path_equals_lax_and_keeps_nn_conv_parameters():
+  """KochNet's VALID convolutions run through conv2d (patches on CPU: lax convolutions in
+  the training loop's scan were 30x slower there); the parameters are nn.Conv's."""
+  from jaxmeta.models import KochNet
+  x = jax.random.normal(jax.random.key(1), (2, 105, 105, 1))
+  params = jax.jit(KochNet(features=0.125).init)(jax.random.key(0), x)
+  layer = params["params"]["Conv_1"]
+  assert layer["kernel"].shape == (7, 7, 8, 16) and layer["bias"].shape == (16,)
+  lax_out = jax.jit(KochNet(features=0.125, conv_impl="lax").apply)(params, x)
+  patches_out = jax.jit(KochNet(features=0.125, conv_impl="patches").apply)(params, x)
+  assert lax_out.shape == (2, 512)
+  np.testing.assert_allclose(patches_out, lax_out, atol=1e-5)
+  valid = conv2d(x[:, :9, :9], jnp.ones((4, 4, 1, 2)), 1, "patches", padding="VALID")
+  np.testing.assert_allclose(valid, conv2d(x[:, :9, :9], jnp.ones((4, 4, 1, 2)), 1, "lax",
+                                           padding="VALID"), atol=1e-5)
+  assert valid.shape == (2, 6, 6, 2)
