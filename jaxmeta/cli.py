@@ -172,6 +172,8 @@ def _add_eval_args(p):
   p.add_argument("--num-tasks", dest="eval_tasks", type=int,
                  help="fresh tasks to evaluate (default: the run's)")
   p.add_argument("--seed", type=int, help="evaluation seed (default: the run's)")
+  p.add_argument("--eval-batch", type=int, help="test tasks per jitted call (default: the "
+                 "run's; lower it when a large model's evaluation runs out of memory)")
   p.add_argument("--inner-lr", type=float, help="step size of test-time SGD (methods that "
                  "fine-tune at test; tune it with --split val)")
   p.add_argument("--eval-norm", help="episode | support: batch norm at evaluation "
@@ -193,7 +195,7 @@ def cmd_eval(args) -> int:
   checks.one_of("eval_split", args.eval_split, ("train", "val", "test"))
   changes = {k: getattr(args, k) for k in ("eval_shots", "eval_ways", "eval_query", "eval_steps",
                                            "eval_tasks", "seed", "inner_lr", "test_update",
-                                           "eval_norm", "devices")
+                                           "eval_norm", "devices", "eval_batch")
              if getattr(args, k) is not None}
   for name, value in changes.items():   # before the run is loaded (and anything compiled)
     changes[name] = OPTIONS[name].validate(value)

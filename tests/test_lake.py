@@ -129,6 +129,11 @@ def test_eval_lake_scores_a_trained_run(tmp_path, capsys):
   assert cli.main(["eval", "--workdir", str(workdir), "--num-tasks", "2", "--data-dir", str(DATA),
                    "--out", str(tmp_path / "eval.json")]) == 0
   assert json.loads((tmp_path / "eval.json").read_text())["n_tasks"] == 2
+  # --eval-batch changes how many tasks share a call, never the results
+  assert cli.main(["eval", "--workdir", str(workdir), "--num-tasks", "2", "--data-dir", str(DATA),
+                   "--eval-batch", "1", "--out", str(tmp_path / "eval1.json")]) == 0
+  assert (json.loads((tmp_path / "eval1.json").read_text())["by_steps"]
+          == json.loads((tmp_path / "eval.json").read_text())["by_steps"])
   make_runs(tmp_path / "runs4", n_runs=1, ways=4)
   capsys.readouterr()
   assert cli.main(["eval-lake", "--workdir", str(workdir), "--runs", str(tmp_path / "runs4")]) == 2
