@@ -94,6 +94,10 @@ def test_other_protocols(cache):
   assert set(held["test"].alphabets[i] for i in held["test"].alphabet_ids) == {"Korean"}
   assert held["test"].num_classes == 40
   assert held["train"].num_classes == 242 - 40
+  fold = omniglot.omniglot_splits("holdout:Korean,Latin", rotation="none", **kw)
+  assert {fold["test"].alphabets[i] for i in fold["test"].alphabet_ids} == {"Korean", "Latin"}
+  assert fold["test"].num_classes == 40 + 26 and fold["train"].num_classes == 242 - 66
+  assert not set(fold["train"].names) & set(fold["test"].names)
   rnd = omniglot.omniglot_splits("random:150,30,62", rotation="none", **kw)
   assert [rnd[k].num_classes for k in ("train", "val", "test")] == [150, 30, 62]
   assert len(set(rnd["train"].names) | set(rnd["val"].names) | set(rnd["test"].names)) == 242
@@ -174,6 +178,7 @@ def test_group_by_class_pads_and_counts():
     (["--shots", "10", "--query", "15"], "--shots: shots 10 + query 15 = 25"),
     (["--eval-query", "100"], "--eval-shots: eval_shots 1 + eval_query 100"),
     (["--split", "holdout:Klingon"], "Klingon"),
+    (["--split", "holdout:Korean,Klingon"], "Klingon"),
 ])
 def test_cli_bad_input_exits_2_before_compiling(flags, expected, capsys, cache):
   from jaxmeta import cli

@@ -328,7 +328,8 @@ def pre_adaptation_loss(losses: jax.Array, loss_fn: LossFn, params: Params, supp
 
 def adaptation_curve(loss_fn: LossFn, params: Params, support: PyTree,
                      observe: Callable[[Params], jax.Array], update: UpdateRule,
-                     num_steps: int, observe_at: Sequence[int] | None = None) -> jax.Array:
+                     num_steps: int, observe_at: Sequence[int] | None = None, *,
+                     per_step_batches: bool = False) -> jax.Array:
   """The one evaluation by adaptation: ``observe`` after 0..``num_steps`` steps of ``update``.
 
   Args:
@@ -342,6 +343,8 @@ def adaptation_curve(loss_fn: LossFn, params: Params, support: PyTree,
     observe_at: the steps to observe after (static; ``None``: all). The others are NaN
       and cost no query pass: with few points (e.g. ``(0, 10)``) most of an evaluation's
       compute, the query set at every step, is skipped.
+    per_step_batches: ``support`` holds one batch per step on a leading axis of length
+      ``num_steps`` (e.g. Reptile's mini-batches), as in :func:`jaxmeta.adapt`.
 
   Returns:
     ``metric[num_steps + 1]``, entry ``k`` the metric after ``k`` steps.
@@ -357,8 +360,10 @@ def adaptation_curve(loss_fn: LossFn, params: Params, support: PyTree,
     ...                  observe_at=(2,)).tolist()
     [nan, nan, 0.75]
   """
-  adapted, (_, curve) = adapt(loss_fn, params, support, update=update, steps=num_steps,
-                              first_order=True, observe=observe, observe_at=observe_at)
+  steps = {} if per_step_batches else {"steps": num_steps}
+  adapted, (_, curve) = adapt(loss_fn, params, support, update=update, first_order=True,
+                              observe=observe, observe_at=observe_at,
+                              per_step_batches=per_step_batches, **steps)
   last = observe_only_at(observe, observe_at, num_steps)(jnp.int32(num_steps), adapted)
   return jnp.concatenate([curve, last[None]])
 

@@ -5,14 +5,14 @@ from typing import Optional
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from jaxmeta import checks, options
-from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, check_inner_lr, check_inner_steps,
-                                      check_model, check_task, check_update, finetune_curve,
-                                      inner_rule, model_init, model_loss, pre_adaptation_loss,
-                                      query_batch, query_metric, support_batch)
-from jaxmeta.inner_loop import UpdateRule, adapt, observe_only_at
+from jaxmeta.algorithms.common import (INNER_OPTIMIZER_OPTIONS, adaptation_curve,
+                                      check_inner_lr, check_inner_steps, check_model, check_task,
+                                      check_update, finetune_curve, inner_rule, model_init,
+                                      model_loss, pre_adaptation_loss, query_batch, query_metric,
+                                      support_batch)
+from jaxmeta.inner_loop import UpdateRule, adapt
 from jaxmeta.options import Registration
 from jaxmeta.types import Algorithm, Episode, PyTree, TaskDistribution
 
@@ -141,12 +141,9 @@ def reptile(model: nn.Module, task: TaskDistribution, *, inner_lr: float = 0.01,
                observe_at=None) -> jax.Array:
     if eval_inner_batch is None or num_steps == 0:
       return finetune_curve(model, task, params, episode, rule, num_steps, observe_at)
-    observe = query_metric(model, task, episode)
     batches = minibatches(key, support_batch(episode), eval_inner_batch, num_steps)
-    adapted, (_, curve) = adapt(loss_fn, params, batches, update=rule, per_step_batches=True,
-                                first_order=True, observe=observe, observe_at=observe_at)
-    last = observe_only_at(observe, observe_at, num_steps)(jnp.int32(num_steps), adapted)
-    return jnp.concatenate([curve, last[None]])
+    return adaptation_curve(loss_fn, params, batches, query_metric(model, task, episode), rule,
+                            num_steps, observe_at, per_step_batches=True)
 
   return Algorithm("reptile", model_init(model, task), meta_grad, evaluate)
 

@@ -39,7 +39,9 @@ run's seed)
     evaluation alphabets when ``images_evaluation`` is present, else an error.
   * ``"holdout:ALPHABET"`` (e.g. ``"holdout:Korean"``): train on the small sets' other
     alphabets, val = test = every character of ALPHABET (use ``within_alphabet`` for a
-    within-alphabet 20-way test).
+    within-alphabet 20-way test). Several alphabets, comma-separated
+    (``"holdout:Korean,Latin"``), hold all of them out: one fold of a k-fold over the
+    alphabets (``benchmarks/lake_folds.py``).
   * ``"lake"``: Lake's split, train = ``images_background``, val = test =
     ``images_evaluation``.
   * ``"random:TRAIN,VAL,TEST"``: a seeded random character split with those sizes over
@@ -121,7 +123,8 @@ OPTIONS = (
     options.choice("rotation", "classes", ROTATIONS, "classes (rotated train characters are new "
                    "classes) | per-task (one random rotation per class per task) | none", **_DATA),
     options.text("split", "small-sets", "class split protocol (jaxmeta.data.omniglot)",
-                 check=_check_split_option, allowed="small-sets, lake-small, lake, holdout:ALPHABET, "
+                 check=_check_split_option,
+                 allowed="small-sets, lake-small, lake, holdout:ALPHABET[,ALPHABET...], "
                  "random:TRAIN,VAL,TEST, maml, reptile", **_DATA),
     options.flag("within_alphabet", "draw all N classes of a task from one alphabet", **_DATA),
 )
@@ -345,7 +348,7 @@ def check_split(split: str, name: str = "split") -> None:
     return
   if split.startswith("holdout:") and split[len("holdout:"):]:
     return
-  raise ConfigError(name, "must be small-sets, lake-small, lake, holdout:ALPHABET, "
+  raise ConfigError(name, "must be small-sets, lake-small, lake, holdout:ALPHABET[,...], "
                     f"random:TRAIN,VAL,TEST, maml or reptile, got {split!r}")
 
 
@@ -438,11 +441,14 @@ def omniglot_splits(split: str = "small-sets", *, data_dir=None, cache_dir=None,
       test = to_classes([extra["images_evaluation"]]) if "images_evaluation" in extra else None
       out = {"train": classes, "val": test, "test": test}
     elif split.startswith("holdout:"):
-      alphabet = split[len("holdout:"):]
-      if alphabet not in classes.alphabets:
-        raise ConfigError("split", f"alphabet {alphabet!r} is not in the data; choose one of "
-                          f"{', '.join(classes.alphabets)}")
-      held = classes.alphabet_ids == classes.alphabets.index(alphabet)
+      alphabets = split[len("holdout:"):].split(",")
+      for alphabet in alphabets:
+        if alphabet not in classes.alphabets:
+          raise ConfigError("split", f"alphabet {alphabet!r} is not in the data; choose from "
+                            f"{', '.join(classes.alphabets)}")
+      if len(set(alphabets)) == len(classes.alphabets):
+        raise ConfigError("split", f"{split!r} holds out every alphabet; keep one to train on")
+      held = np.isin(classes.alphabet_ids, [classes.alphabets.index(a) for a in alphabets])
       test = classes.subset(np.flatnonzero(held))
       out = {"train": classes.subset(np.flatnonzero(~held)), "val": test, "test": test}
     else:
