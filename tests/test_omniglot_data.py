@@ -98,6 +98,8 @@ def test_other_protocols(cache):
   assert {fold["test"].alphabets[i] for i in fold["test"].alphabet_ids} == {"Korean", "Latin"}
   assert fold["test"].num_classes == 40 + 26 and fold["train"].num_classes == 242 - 66
   assert not set(fold["train"].names) & set(fold["test"].names)
+  with pytest.raises(ConfigError, match="every alphabet"):
+    omniglot.omniglot_splits("holdout:" + ",".join(held["train"].alphabets), rotation="none", **kw)
   rnd = omniglot.omniglot_splits("random:150,30,62", rotation="none", **kw)
   assert [rnd[k].num_classes for k in ("train", "val", "test")] == [150, 30, 62]
   assert len(set(rnd["train"].names) | set(rnd["val"].names) | set(rnd["test"].names)) == 242
