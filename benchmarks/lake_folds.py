@@ -27,7 +27,8 @@ Usage (one configuration; ``--flags`` are passed to every fold's ``jaxmeta train
       --preset matching-fce-omniglot-korean --flags "--steps 1000"
   python benchmarks/lake_folds.py --data-dir DIR --out runs/lake-folds --ensemble protonet,fce
 
-Trained folds are kept (``OUT/NAME/foldK``) and not retrained; the runs are written once
+Trained folds are kept (``OUT/NAME/foldK``) and not retrained (an interrupted one resumes
+from its checkpoint); the runs are written once
 (``OUT/runs/foldK``, the same for every configuration, fixed by ``--seed``). The summary is
 ``OUT/NAME/summary.json``.
 """
@@ -149,14 +150,15 @@ def main(argv=None) -> int:
 
   drawings = drawings_by_character(args.data_dir)
   per_fold, t0 = {}, time.time()
-  for k in range(len(FOLDS)):   # every fold's runs drawn in order: the same runs whatever --folds
+  for k in range(len(FOLDS)):   # fold k's runs have their own seed: the same whatever --folds
     runs = args.out / "runs" / f"fold{k}"
     write_runs(drawings, FOLDS[k], runs, args.runs_per_alphabet,
                np.random.default_rng([args.seed, k]))
     if k not in folds:
       continue
     workdirs = [args.out / m / f"fold{k}" for m in members]
-    if args.preset is not None and not (workdirs[0] / "checkpoint.msgpack").exists():
+    if args.preset is not None and not (workdirs[0] / "train_seconds.txt").exists():
+      # Not trained to the end yet: jaxmeta train starts it, or resumes its checkpoint.
       t = time.time()
       _jaxmeta("train", "--preset", args.preset, "--split", "holdout:" + ",".join(FOLDS[k]),
                "--data-dir", args.data_dir, "--workdir", workdirs[0], "--eval-tasks", "100",
