@@ -24,7 +24,7 @@ Usage (one configuration; ``--flags`` are passed to every fold's ``jaxmeta train
   python benchmarks/lake_folds.py --data-dir /work/shared/data/omniglot --out runs/lake-folds \\
       --name protonet --preset protonet-omniglot-korean
   python benchmarks/lake_folds.py --data-dir DIR --out runs/lake-folds --name fce \\
-      --preset matching-fce-omniglot-korean --flags "--steps 1000"
+      --preset matching-fce-omniglot-korean --flags="--steps 1000"
   python benchmarks/lake_folds.py --data-dir DIR --out runs/lake-folds --ensemble protonet,fce
 
 Trained folds are kept (``OUT/NAME/foldK``) and not retrained (an interrupted one resumes
@@ -128,7 +128,8 @@ def main(argv=None) -> int:
   p.add_argument("--out", type=Path, required=True, help="folder of the runs and trained folds")
   p.add_argument("--name", help="name of this configuration (its folder under --out)")
   p.add_argument("--preset", help="the jaxmeta train preset of every fold")
-  p.add_argument("--flags", default="", help="more jaxmeta train flags, one quoted string")
+  p.add_argument("--flags", default="", help="more jaxmeta train flags, one string given "
+                 "after '=' (--flags=\"--steps 1000\")")
   p.add_argument("--ensemble", help="comma-separated names of trained configurations to score "
                  "as an ensemble (probabilities averaged) instead of training")
   p.add_argument("--folds", default=",".join(str(k) for k in range(len(FOLDS))),
