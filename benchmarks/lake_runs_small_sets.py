@@ -5,7 +5,9 @@ run end to end on a model trained on the small-sets train characters.
 Each run is N-way one-shot within one alphabet when possible (as Lake et al.'s runs):
 ``training/classKK.png`` is one drawing of character K and ``test/itemMM.png`` another
 drawing (by another drawer) of a character of the run, in a shuffled order. The PNGs are
-the original files from the zips, so ``eval-lake`` preprocesses them as in training.
+the original files from the zips, so ``eval-lake`` preprocesses them as in training. The
+folder is written under ``OUT.tmp`` and renamed to ``--out`` when complete (an existing
+``--out`` is replaced).
 
 Usage:
   python benchmarks/lake_runs_small_sets.py --data-dir /work/shared/data/omniglot \
@@ -15,7 +17,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import re
+import shutil
 import sys
 import zipfile
 from collections import defaultdict
@@ -32,47 +34,48 @@ def main(argv=None) -> int:
   p.add_argument("--runs", type=int, default=20)
   p.add_argument("--seed", type=int, default=0)
   args = p.parse_args(argv)
-  from jaxmeta.data.omniglot import SMALL_SETS, find_sources, omniglot_splits
+  if args.ways < 2:
+    p.error(f"--ways must be at least 2, got {args.ways}")
+  if args.runs < 1:
+    p.error(f"--runs must be positive, got {args.runs}")
+  sys.path.insert(0, str(Path(__file__).resolve().parent))
+  from jaxmeta.data.omniglot import omniglot_splits
+  from lake_folds import drawings_by_character
   test = omniglot_splits("small-sets", data_dir=str(args.data_dir), rotation="none")["test"]
   names = set(test.names)
-  found = find_sources(args.data_dir)
-  drawings = defaultdict(list)  # "alphabet/character" -> [(zip, member)]
-  pattern = re.compile(r"(?:^|/)([^/]+)/([^/]+)/([^/]+\.png)$", re.IGNORECASE)
-  for name in SMALL_SETS:
-    with zipfile.ZipFile(found[name]) as z:
-      for member in sorted(z.namelist()):
-        m = pattern.search(member)
-        if m and f"{m.group(1)}/{m.group(2)}" in names:
-          drawings[f"{m.group(1)}/{m.group(2)}"].append((found[name], member))
+  # One entry per drawer: a character found in both small sets (Greek and Latin are in
+  # both, byte for byte) is read once, so its two drawings are always two drawers'.
+  drawings = {c: d for c, d in drawings_by_character(args.data_dir).items() if c in names}
   by_alphabet = defaultdict(list)
   for n in sorted(drawings):
     by_alphabet[n.split("/")[0]].append(n)
   rng = np.random.default_rng(args.seed)
   usable = [a for a, chars in by_alphabet.items() if len(chars) >= args.ways]
   all_chars = sorted(drawings)
+  tmp = args.out.with_name(args.out.name + ".tmp")  # renamed when complete
+  if tmp.exists():
+    shutil.rmtree(tmp)
   for r in range(1, args.runs + 1):
-    if usable:
-      pool = by_alphabet[usable[rng.integers(len(usable))]]
-    else:
-      pool = all_chars
+    pool = by_alphabet[usable[rng.integers(len(usable))]] if usable else all_chars
     chars = [pool[i] for i in rng.choice(len(pool), args.ways, replace=False)]
-    run = args.out / f"run{r:02d}"
-    (run / "training").mkdir(parents=True, exist_ok=True)
-    (run / "test").mkdir(exist_ok=True)
+    run = tmp / f"run{r:02d}"
+    (run / "training").mkdir(parents=True)
+    (run / "test").mkdir()
     order = rng.permutation(args.ways)
     lines = []
     for k, c in enumerate(chars):
-      a, b = rng.choice(len(drawings[c]), 2, replace=False)
-      for (zpath, member), dest in ((drawings[c][a], run / "training" / f"class{k + 1:02d}.png"),
-                                    (drawings[c][b], None)):
-        if dest is not None:
-          with zipfile.ZipFile(zpath) as z:
-            dest.write_bytes(z.read(member))
+      train_drawer, test_drawer = rng.choice(sorted(drawings[c]), 2, replace=False)
       m = int(np.flatnonzero(order == k)[0]) + 1
-      with zipfile.ZipFile(drawings[c][b][0]) as z:
-        (run / "test" / f"item{m:02d}.png").write_bytes(z.read(drawings[c][b][1]))
+      for drawer, dest in ((train_drawer, run / "training" / f"class{k + 1:02d}.png"),
+                           (test_drawer, run / "test" / f"item{m:02d}.png")):
+        zpath, member = drawings[c][drawer]
+        with zipfile.ZipFile(zpath) as z:
+          dest.write_bytes(z.read(member))
       lines.append((m, f"run{r:02d}/test/item{m:02d}.png run{r:02d}/training/class{k + 1:02d}.png"))
     (run / "class_labels.txt").write_text("\n".join(l for _, l in sorted(lines)) + "\n")
+  if args.out.exists():
+    shutil.rmtree(args.out)
+  tmp.rename(args.out)
   print(f"wrote {args.runs} {args.ways}-way runs of small-sets test characters to {args.out}")
   return 0
 

@@ -162,8 +162,8 @@ def sinusoid_fits(table: Table, records: dict, path: Path, pair=("maml", "pretra
 def speed_ratios(table: Table, records: dict, path: Path) -> None:
   """jaxmeta / fastest PyTorch per row, best and median rounds, with the 1x line."""
   plt = _pyplot()
-  fig, ax = plt.subplots(figsize=(8, 3.6))
   names = [r for r in table.rows]
+  fig, ax = plt.subplots(figsize=(max(8.0, 1.5 * len(names)), 3.6))
   xs = range(len(names))
   for i, row in zip(xs, names):
     res = (records.get(row.name) or {}).get("results") or {}

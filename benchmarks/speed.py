@@ -1,10 +1,12 @@
-"""Throughput benchmarks: jaxmeta against an equivalent PyTorch (torch.func) implementation.
+"""Throughput benchmarks: jaxmeta against equivalent PyTorch implementations (torch.func,
+higher, learn2learn: the peers users would pick).
 
 Each benchmark is a function in ``BENCHMARKS`` (name -> function(args) -> result dict);
 add a section for a new setting by writing one more function and registering it there.
-Every benchmark runs both implementations in this one process, alternating them for
-``--rounds`` rounds so that load from other processes hits both alike, and reports the
-best round of each and their ratio. Timings belong here, never in tests.
+Every benchmark runs all implementations in this one process, alternating them for
+``--rounds`` rounds so that load from other processes hits them alike, and reports the
+best round of each and the ratio of jaxmeta to the fastest PyTorch peer. A peer that
+cannot be imported is recorded under ``"skipped"``. Timings belong here, never in tests.
 
 Usage:
   python benchmarks/speed.py                      # every benchmark
@@ -25,6 +27,15 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+
+def _package_version(name: str):
+  """Installed version of distribution ``name``, or None."""
+  from importlib import metadata
+  try:
+    return metadata.version(name)
+  except metadata.PackageNotFoundError:
+    return None
 
 
 def _timed(fn: Callable[[int], None], steps: int) -> float:
@@ -73,6 +84,24 @@ def _jaxmeta_sinusoid_maml(scan_length: int):
   return run_scan, run_step
 
 
+def _torch_sinusoid_net(torch):
+  """The MLP 1-40-40-1 ReLU as ``nn.Sequential`` (PyTorch's default initialisation)."""
+  h1, h2 = SINUSOID["hidden"]
+  return torch.nn.Sequential(torch.nn.Linear(1, h1), torch.nn.ReLU(), torch.nn.Linear(h1, h2),
+                             torch.nn.ReLU(), torch.nn.Linear(h2, 1))
+
+
+def _torch_sinusoid_batch(torch):
+  """A meta-batch of sinusoid tasks sampled with torch: ``(xs, ys, xq, yq)``, [tasks, points, 1]."""
+  s = SINUSOID
+  n, k, q = s["meta_batch_size"], s["shots"], s["query"]
+  amp = torch.empty(n, 1, 1).uniform_(0.1, 5.0)
+  phase = torch.empty(n, 1, 1).uniform_(0.0, math.pi)
+  x = torch.empty(n, k + q, 1).uniform_(-5.0, 5.0)
+  y = amp * torch.sin(x - phase)
+  return x[:, :k], y[:, :k], x[:, k:], y[:, k:]
+
+
 def _torch_sinusoid_maml():
   """The same MAML step in PyTorch: ``functional_call`` + ``grad`` (through the inner
   step, second order) + ``vmap`` over tasks, tasks sampled with torch, torch Adam."""
@@ -80,12 +109,10 @@ def _torch_sinusoid_maml():
   from torch.func import functional_call, grad, vmap
 
   s = SINUSOID
-  h1, h2 = s["hidden"]
-  net = torch.nn.Sequential(torch.nn.Linear(1, h1), torch.nn.ReLU(), torch.nn.Linear(h1, h2),
-                            torch.nn.ReLU(), torch.nn.Linear(h2, 1))
+  net = _torch_sinusoid_net(torch)
   params = {k: v.detach().clone() for k, v in net.named_parameters()}
   optimizer = torch.optim.Adam(list(params.values()), lr=s["outer_lr"])
-  alpha, n, k, q = s["inner_lr"], s["meta_batch_size"], s["shots"], s["query"]
+  alpha = s["inner_lr"]
 
   def loss(p, x, y):
     return torch.mean((functional_call(net, p, (x,)) - y) ** 2)
@@ -103,11 +130,7 @@ def _torch_sinusoid_maml():
   def run(steps):
     with torch.no_grad():
       for _ in range(steps):
-        amp = torch.empty(n, 1, 1).uniform_(0.1, 5.0)
-        phase = torch.empty(n, 1, 1).uniform_(0.0, math.pi)
-        x = torch.empty(n, k + q, 1).uniform_(-5.0, 5.0)
-        y = amp * torch.sin(x - phase)
-        grads = meta_grad(params, x[:, :k], y[:, :k], x[:, k:], y[:, k:])
+        grads = meta_grad(params, *_torch_sinusoid_batch(torch))
         for name, p in params.items():
           p.grad = grads[name]
         optimizer.step()
@@ -115,59 +138,150 @@ def _torch_sinusoid_maml():
   return run
 
 
+def _higher_sinusoid_maml():
+  """higher: ``innerloop_ctx`` with a differentiable SGD step per task (second order),
+  Python loop over the meta-batch, the query losses / 25 backpropagated, torch Adam."""
+  import higher
+  import torch
+
+  s = SINUSOID
+  model = _torch_sinusoid_net(torch)
+  optimizer = torch.optim.Adam(model.parameters(), lr=s["outer_lr"])
+  inner_opt = torch.optim.SGD(model.parameters(), lr=s["inner_lr"])
+  mse, n = torch.nn.functional.mse_loss, s["meta_batch_size"]
+
+  def run(steps):
+    for _ in range(steps):
+      xs, ys, xq, yq = _torch_sinusoid_batch(torch)
+      optimizer.zero_grad()
+      for t in range(n):
+        with higher.innerloop_ctx(model, inner_opt,
+                                  copy_initial_weights=False) as (fmodel, diffopt):
+          diffopt.step(mse(fmodel(xs[t]), ys[t]))
+          (mse(fmodel(xq[t]), yq[t]) / n).backward()
+      optimizer.step()
+
+  return run
+
+
+def _learn2learn_sinusoid_maml():
+  """learn2learn: ``MAML(first_order=False)``, ``clone()`` + ``adapt(loss)`` per task in a
+  Python loop, the query losses / 25 backpropagated, torch Adam."""
+  import learn2learn as l2l
+  import torch
+
+  s = SINUSOID
+  maml = l2l.algorithms.MAML(_torch_sinusoid_net(torch), lr=s["inner_lr"], first_order=False)
+  optimizer = torch.optim.Adam(maml.parameters(), lr=s["outer_lr"])
+  mse, n = torch.nn.functional.mse_loss, s["meta_batch_size"]
+
+  def run(steps):
+    for _ in range(steps):
+      xs, ys, xq, yq = _torch_sinusoid_batch(torch)
+      optimizer.zero_grad()
+      for t in range(n):
+        learner = maml.clone()
+        learner.adapt(mse(learner(xs[t]), ys[t]))
+        (mse(learner(xq[t]), yq[t]) / n).backward()
+      optimizer.step()
+
+  return run
+
+
+# PyTorch peers of the sinusoid benchmark: name -> (builder, divisor of --steps per round,
+# warm-up steps). higher and learn2learn loop over the 25 tasks in Python, 5-10x slower than
+# torch.func's vmap; 1/100 keeps their rounds at ~1-4 s with the default --steps 4000.
+SINUSOID_PEERS = {"torch_func": (_torch_sinusoid_maml, 20, 20),
+                  "higher": (_higher_sinusoid_maml, 100, 3),
+                  "learn2learn": (_learn2learn_sinusoid_maml, 100, 3)}
+
+
 def bench_sinusoid_maml(args) -> dict:
-  """Second-order MAML meta-steps/s on the sinusoid setting: jaxmeta vs torch.func."""
+  """Second-order MAML meta-steps/s, sinusoid: jaxmeta vs torch.func, higher, learn2learn."""
   import jax
   import torch
 
   run_scan, run_step = _jaxmeta_sinusoid_maml(args.scan_length)
-  run_torch = _torch_sinusoid_maml()
 
-  def with_threads(n):
+  def with_threads(fn, n):
     def run(steps):
       torch.set_num_threads(n)
-      run_torch(steps)
+      fn(steps)
     return run
 
-  impls = {"jaxmeta_scan": (run_scan, args.steps),
-           "jaxmeta_step": (run_step, max(args.steps // 4, 1))}
+  # name -> (run(steps), steps per round, warm-up steps)
+  impls = {"jaxmeta_scan": (run_scan, args.steps, args.scan_length),
+           "jaxmeta_step": (run_step, max(args.steps // 4, 1), 20)}
   # On a loaded machine torch's 2-thread OpenMP pool can stall on barriers (we saw 50x
-  # slowdowns), so 1 thread is measured too and the faster torch configuration is the baseline.
-  for n in sorted({args.torch_threads, 1}, reverse=True):
-    impls[f"torch_func_{n}thr"] = (with_threads(n), max(args.steps // 20, 1))
-  for name, (fn, steps) in impls.items():  # compile / warm up
-    fn(min(steps, args.scan_length if name == "jaxmeta_scan" else 20))
+  # slowdowns), so every peer is measured with 1 thread too, and the fastest configuration
+  # of any peer is the baseline.
+  threads = sorted({args.torch_threads, 1}, reverse=True)
+  skipped, peer_configs = {}, {}
+  for peer, (make, divisor, warm) in SINUSOID_PEERS.items():
+    try:
+      run_peer = make()
+    except ImportError as e:
+      skipped[peer] = f"not importable: {e}"
+      continue
+    peer_configs[peer] = [f"{peer}_{n}thr" for n in threads]
+    for n, name in zip(threads, peer_configs[peer]):
+      impls[name] = (with_threads(run_peer, n), max(args.steps // divisor, 1), warm)
+  if not peer_configs:
+    raise RuntimeError(f"no PyTorch peer could be imported: {skipped}")
+  for fn, steps, warm in impls.values():  # compile / warm up
+    fn(min(steps, warm))
   rounds = {name: [] for name in impls}
   for r in range(args.rounds):
-    for name, (fn, steps) in impls.items():
+    for name, (fn, steps, _) in impls.items():
       rounds[name].append(_timed(fn, steps))
     if not args.quiet:
-      print(f"  round {r + 1}: " + ", ".join(f"{n} {v[-1]:.0f}/s" for n, v in rounds.items()),
+      print(f"  round {r + 1}: " + ", ".join(f"{n} {_rate(v[-1])}/s" for n, v in rounds.items()),
             file=sys.stderr)
   best = {n: max(v) for n, v in rounds.items()}
   median = {n: float(np.median(v)) for n, v in rounds.items()}
-  # The baseline is the FASTEST torch configuration: conservative for jaxmeta.
-  torch_best = max((n for n in best if n.startswith("torch")), key=best.get)
-  torch_median = max(median[n] for n in median if n.startswith("torch"))
+  # The baseline is the FASTEST configuration of any PyTorch peer: conservative for jaxmeta.
+  configs = [n for names in peer_configs.values() for n in names]
+  torch_best = max(configs, key=best.get)
+  torch_median = max(median[n] for n in configs)
+  peer_best = {p: max(names, key=best.get) for p, names in peer_configs.items()}
+  versions = {"jax": jax.__version__, "torch": torch.__version__}
+  versions.update({p: _package_version(p) for p in ("higher", "learn2learn") if p in peer_configs})
   return {"setting": dict(SINUSOID, second_order=True, scan_length=args.scan_length,
-                          torch_threads=sorted({args.torch_threads, 1}, reverse=True)),
+                          torch_threads=threads,
+                          steps_per_round={n: s for n, (_, s, _) in impls.items()}),
           "steps_per_s_best": best, "steps_per_s_median": median, "rounds": rounds,
+          "skipped": skipped,
           "torch_baseline": torch_best,
+          "peer_baselines": peer_best,
           "ratio_scan_vs_torch": best["jaxmeta_scan"] / best[torch_best],
           "ratio_step_vs_torch": best["jaxmeta_step"] / best[torch_best],
           "ratio_scan_vs_torch_median": median["jaxmeta_scan"] / torch_median,
+          "ratio_scan_vs_peer": {p: best["jaxmeta_scan"] / best[n] for p, n in peer_best.items()},
+          "ratio_scan_vs_peer_median": {p: median["jaxmeta_scan"] / max(median[n] for n in names)
+                                        for p, names in peer_configs.items()},
           "cpu_load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-          "versions": {"jax": jax.__version__, "torch": torch.__version__}}
+          "versions": versions}
+
+
+def _rate(v: float) -> str:
+  return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
 
 
 def _print_sinusoid_maml(res: dict):
   b, m = res["steps_per_s_best"], res["steps_per_s_median"]
   print("sinusoid MAML (second order, meta-batch 25, K=10): meta-steps/s, best [median] of rounds")
   for name in b:
-    print(f"  {name:<18} {b[name]:>9.0f}  [{m[name]:.0f}]")
-  print(f"  jaxmeta (lax.scan) / {res['torch_baseline']} = {res['ratio_scan_vs_torch']:.1f}x "
-        f"(medians {res['ratio_scan_vs_torch_median']:.1f}x); "
-        f"jaxmeta (one jitted step per call) / torch = {res['ratio_step_vs_torch']:.1f}x")
+    print(f"  {name:<18} {_rate(b[name]):>9}  [{_rate(m[name])}]")
+  for name, why in res.get("skipped", {}).items():
+    print(f"  {name:<18} skipped ({why})")
+  peers = res.get("ratio_scan_vs_peer", {})
+  if peers:
+    medians = res.get("ratio_scan_vs_peer_median", {})
+    print("  jaxmeta (lax.scan) / each peer's faster thread setting: " + ", ".join(
+        f"{p} {r:.1f}x (medians {medians.get(p, float('nan')):.1f}x)" for p, r in peers.items()))
+  print(f"  jaxmeta (lax.scan) / best PyTorch peer ({res['torch_baseline']}) = "
+        f"{res['ratio_scan_vs_torch']:.1f}x (medians {res['ratio_scan_vs_torch_median']:.1f}x); "
+        f"jaxmeta (one jitted step per call) / best peer = {res['ratio_step_vs_torch']:.1f}x")
   if res.get("cpu_load_1min") is not None:
     print(f"  (1-min load average at the end: {res['cpu_load_1min']:.1f} on {os.cpu_count()} CPUs)")
 
@@ -185,18 +299,23 @@ BENCHMARKS.update(_OMNIGLOT_BENCHMARKS)
 from protonet_speed import BENCHMARKS as _PROTONET_BENCHMARKS  # noqa: E402
 BENCHMARKS.update(_PROTONET_BENCHMARKS)
 
+# Evaluation: 600 Omniglot tasks x 10 SGD steps, jaxmeta vs torch.func / higher / learn2learn.
+from eval_speed import BENCHMARKS as _EVAL_BENCHMARKS  # noqa: E402
+BENCHMARKS.update(_EVAL_BENCHMARKS)
+
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   p.add_argument("--only", action="append", help="run only this benchmark (repeatable)")
   p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
   p.add_argument("--steps", type=int, default=4000, help="jaxmeta scan meta-steps per round "
-                 "(the single-step variant runs 1/4 of this, torch 1/20)")
+                 "(the single-step variant runs 1/4 of this, torch.func 1/20, higher and "
+                 "learn2learn 1/100)")
   p.add_argument("--scan-length", type=int, default=500, help="meta-steps per jitted lax.scan call")
   p.add_argument("--rounds", type=int, default=3)
   p.add_argument("--torch-threads", type=int, default=2,
-                 help="torch intra-op threads (sinusoid_maml also measures 1 thread and compares "
-                      "with the faster of the two)")
+                 help="torch intra-op threads (sinusoid_maml also measures every PyTorch peer "
+                      "with 1 thread and compares with the fastest configuration)")
   p.add_argument("--out", "--json", dest="out", type=Path, default=Path("runs/benchmarks/speed.json"),
                  help="results JSON (benchmarks/reproduce.py reads it)")
   p.add_argument("--quiet", action="store_true")

@@ -340,22 +340,40 @@ def _speed_row(name, method, algo, setting, benchmark, ratio, target, rounds, x)
 SPEED = Table(
     name="speed",
     title="Speed against PyTorch peers",
-    ours="jaxmeta's meta-steps (training episodes) per second over the fastest PyTorch "
-         "implementation of the same step, on the best / median rounds; higher is better "
-         "(needs torch; higher and learn2learn for the Omniglot row)",
+    ours="jaxmeta's meta-steps (training episodes; for evaluation, tasks) per second over the "
+         "fastest PyTorch implementation of the same step, on the best / median rounds; "
+         "higher is better "
+         "(needs torch; higher and learn2learn for the image rows)",
     unit="x", decimals=2, points=("best", "median"), quick=("--rounds", "1"),
     figures=("speed",),
     rows=(
         _speed_row("sinusoid-maml", "MAML (second order)", "maml",
-                   "sinusoid, MLP 40-40, meta-batch 25, vs torch.func", "sinusoid_maml",
+                   "sinusoid, MLP 40-40, meta-batch 25, vs torch.func, higher and learn2learn",
+                   "sinusoid_maml",
                    "ratio_scan_vs_torch", "≥ 20x (issue 14)", 5, 0),
         _speed_row("omniglot-maml", "MAML (second order)", "maml",
                    "Omniglot 5-way 1-shot, Conv-4 64, meta-batch 32, vs torch.func, higher and "
                    "learn2learn",
                    "omniglot_maml", "ratio_vs_best_torch", "≥ 3x (issue 14)", 3, 1),
+        _speed_row("omniglot-fomaml", "FOMAML", "fomaml",
+                   "Omniglot 5-way 1-shot, Conv-4 64, meta-batch 32, vs learn2learn's "
+                   "first-order MAML",
+                   "omniglot_fomaml", "ratio_fomaml_vs_l2l", "≥ 3x (issue 14)", 3, 2),
+        _speed_row("omniglot-anil", "ANIL", "anil",
+                   "Omniglot 5-way 1-shot, Conv-4 64, meta-batch 32, vs learn2learn's ANIL",
+                   "omniglot_anil", "ratio_anil_vs_l2l", "≥ 3x (issue 14)", 3, 3),
+        _speed_row("miniimagenet-maml", "MAML (second order)", "maml",
+                   "mini-ImageNet-shaped 84x84x3, Conv-4 32 max-pool, 5 inner steps, "
+                   "meta-batch 4, vs torch.func, higher and learn2learn",
+                   "miniimagenet_maml", "ratio_vs_best_torch", "≥ 2x (issue 14)", 3, 4),
         _speed_row("protonet-omniglot", "ProtoNets", "protonet",
-                   "Omniglot 60-way 5-shot training episodes, Conv-4 64, vs PyTorch",
-                   "protonet_omniglot", "ratio_vs_torch", "≥ 2x (issue 14)", 3, 2),
+                   "Omniglot 60-way 5-shot training episodes, Conv-4 64, vs plain PyTorch and "
+                   "learn2learn's ProtoNet",
+                   "protonet_omniglot", "ratio_vs_torch", "≥ 2x (issue 14)", 3, 5),
+        _speed_row("omniglot-eval", "MAML evaluation", "maml",
+                   "Omniglot 5-way 1-shot, 600 test tasks x 10 SGD steps, Conv-4 64, peer "
+                   "seconds / jaxmeta seconds, vs torch.func, higher and learn2learn",
+                   "omniglot_eval", "ratio_peer_vs_jaxmeta", "report (issue 14)", 2, 6),
     ))
 
 

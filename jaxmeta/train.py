@@ -8,6 +8,7 @@ and applies the optimizer. It never looks at which algorithm it runs.
 """
 from __future__ import annotations
 
+import collections
 import math
 from typing import Callable, NamedTuple, Sequence
 
@@ -259,6 +260,28 @@ def make_evaluator(task: TaskDistribution, algo: Algorithm, num_steps: int, batc
                                      parallel.replicate(keys, mesh))
 
 
+# The last few evaluators built by `evaluate`, so that calling it again on the same task,
+# algorithm and points (a notebook's loop over checkpoints, a sweep over step sizes that
+# rebuilds only the params) reuses the compiled program instead of tracing and compiling
+# a fresh closure on every call. Small: an entry keeps its task (and the task's data) alive.
+_EVALUATORS: collections.OrderedDict = collections.OrderedDict()
+_EVALUATOR_CACHE_SIZE = 4
+
+
+def _cached_evaluator(task, algo, num_steps, mesh, observe_at):
+  key = (task, algo, num_steps, mesh, observe_at)
+  try:
+    run = _EVALUATORS.pop(key)
+  except TypeError:  # an unhashable task or algorithm field: build it each time
+    return make_evaluator(task, algo, num_steps, mesh=mesh, observe_at=observe_at)
+  except KeyError:
+    run = make_evaluator(task, algo, num_steps, mesh=mesh, observe_at=observe_at)
+  _EVALUATORS[key] = run
+  while len(_EVALUATORS) > _EVALUATOR_CACHE_SIZE:
+    _EVALUATORS.popitem(last=False)
+  return run
+
+
 def evaluate(task: TaskDistribution, algo: Algorithm, params: Params, key: jax.Array,
              num_tasks: int = 1000, num_steps: int = 10, batch_size: int = 100,
              mesh=None, observe_at: Sequence[int] | None = None) -> np.ndarray:
@@ -276,7 +299,9 @@ def evaluate(task: TaskDistribution, algo: Algorithm, params: Params, key: jax.A
   Returns:
     ``float64 numpy array [num_tasks, num_steps + 1]``; task ``i`` is sampled from
     ``fold_in(key, i)`` and evaluated with ``evaluation_key(fold_in(key, i))``, so
-    results do not depend on ``batch_size`` or the mesh.
+    results do not depend on ``batch_size`` or the mesh. The compiled evaluator is kept
+    for the next call with the same ``task``, ``algo``, ``num_steps``, ``mesh`` and
+    ``observe_at`` (the last four such), so repeated calls compile once.
 
   Example:
     >>> import jax, jaxmeta
@@ -293,8 +318,8 @@ def evaluate(task: TaskDistribution, algo: Algorithm, params: Params, key: jax.A
   batch_size = -(-batch_size // devices) * devices
   if observe_at is not None:
     observe_at = checks.integers("observe_at", observe_at, minimum=0, maximum=num_steps)
-  run = make_evaluator(task, algo, num_steps, mesh=None if devices == 1 and
-                       jax.process_count() == 1 else mesh, observe_at=observe_at)
+  run = _cached_evaluator(task, algo, num_steps, None if devices == 1 and
+                         jax.process_count() == 1 else mesh, observe_at)
   n_batches = math.ceil(num_tasks / batch_size)
   keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(n_batches * batch_size))
   out = [np.asarray(run(params, keys[b * batch_size:(b + 1) * batch_size])) for b in range(n_batches)]

@@ -91,3 +91,30 @@ def test_summarize_counts_diverged_tasks():
   s = jaxmeta.summarize(np.array([1.0, 2.0, np.nan, np.inf, 3.0]))
   assert s["n_nonfinite"] == 2 and not np.isfinite(s["mean"])
   assert s["median"] == 3.0 and s["max"] == np.inf  # NaN ranks as +inf
+
+
+def test_evaluate_compiles_once_for_repeated_calls():
+  """A second `evaluate` on the same task and algorithm reuses the compiled evaluator
+  (it used to trace and compile a fresh closure on every call), and gives the same values;
+  other params are not baked into it."""
+  task = jaxmeta.tasks.sinusoid()
+  traces = []
+
+  def sample(key):
+    traces.append(1)  # runs only while tracing
+    return task.sample(key)
+
+  counted = task._replace(sample=sample)
+  algo = jaxmeta.algorithms.maml(jaxmeta.models.MLP((8,), 1), counted)
+  params = algo.init(jax.random.key(0), task.sample(jax.random.key(1)))
+  first = jaxmeta.evaluate(counted, algo, params, jax.random.key(2), num_tasks=4, num_steps=2)
+  n = len(traces)
+  again = jaxmeta.evaluate(counted, algo, params, jax.random.key(2), num_tasks=4, num_steps=2)
+  assert len(traces) == n
+  np.testing.assert_array_equal(first, again)
+  other = jax.tree.map(lambda p: p + 0.5, params)
+  moved = jaxmeta.evaluate(counted, algo, other, jax.random.key(2), num_tasks=4, num_steps=2)
+  assert len(traces) == n
+  assert not np.allclose(moved, first)
+  jaxmeta.evaluate(counted, algo, params, jax.random.key(2), num_tasks=4, num_steps=3)
+  assert len(traces) > n  # a different curve length is a different program
