@@ -954,7 +954,8 @@ _ENTRIES = (
 
     # ---- Meta Networks on Omniglot (issue 11) ----
     # 3000 steps: 55 min on the 2-core CPU with compilation and the 600-task evaluation
-    # (~1.0 episodes/s alone), 95.7 ± 0.4 % (benchmarks/RESULTS.md).
+    # (~1.0 episodes/s alone), 95.7 ± 0.4 % (benchmarks/RESULTS.md). 20-way: 1150 steps,
+    # 53 min (~0.45 episodes/s), 90.9 ± 0.3 %.
     Preset(
         name="metanet-omniglot-5w1s",
         paper="Munkhdalai & Yu 2017, Meta Networks",
@@ -969,8 +970,8 @@ _ENTRIES = (
         table="Table 1 (Omniglot 20-way 1-shot, MetaNet 97.00 %), small-sets protocol, CPU-sized "
               "step count (benchmarks/RESULTS.md)",
         description="MetaNet, Omniglot 20-way 1-shot, 10 queries/class, Adam 1e-3, clip 10, "
-                    "one episode per step",
-        values=dict(_METANET, ways=20, metanet_head=20, steps=2000, eval_batch=4)),
+                    "one episode per step, 1150 steps (~54 min on 2 CPU cores)",
+        values=dict(_METANET, ways=20, metanet_head=20, steps=1150, eval_batch=4)),
 )
 
 # Name -> preset, in the order above (sinusoid, metric Omniglot, lake-small, metric
