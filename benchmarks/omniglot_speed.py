@@ -85,7 +85,9 @@ def _jaxmeta_step(algo_name="maml", conv_impl="auto", task_axis="auto", inner_st
   compile_s = time.perf_counter() - t0
   counted = jaxmeta.make_train_step(task, algo, opt, s["meta_batch_size"], task_axis="vmap")
   cost = counted.lower(state, jax.random.key(1)).cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  if cost is None:  # XLA:GPU counts only compiled programs (there the step vmaps already)
+    cost = compiled.cost_analysis()
+  cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
   flops = float(cost.get("flops", float("nan")))
   holder = {"state": state, "i": 0}
 
@@ -129,6 +131,11 @@ def _feature_size(s) -> int:
   return s["filters"] * side * side
 
 
+def _device(s) -> str:
+  """The setting's torch device: ``"cpu"`` unless :func:`_compare` put the peers on a GPU."""
+  return s.get("device", "cpu")
+
+
 def _torch_init(torch, s=OMNIGLOT):
   g = torch.Generator().manual_seed(0)
   params = {}
@@ -142,7 +149,7 @@ def _torch_init(torch, s=OMNIGLOT):
   d = _feature_size(s)
   params["head_w"] = torch.randn(s["ways"], d, generator=g) / math.sqrt(d)
   params["head_b"] = torch.zeros(s["ways"])
-  return params
+  return {k: v.to(_device(s)) for k, v in params.items()}
 
 
 def _torch_forward(F, p, x, s=OMNIGLOT):
@@ -160,10 +167,11 @@ def _torch_forward(F, p, x, s=OMNIGLOT):
 def _torch_batch(torch, s=OMNIGLOT):
   b, n_s, n_q = s["meta_batch_size"], s["ways"] * s["shots"], s["ways"] * s["query"]
   size, c = s["image_size"], s["channels"]
-  xs = torch.rand(b, n_s, c, size, size)
-  ys = torch.arange(n_s).remainder(s["ways"]).repeat(b, 1)
-  xq = torch.rand(b, n_q, c, size, size)
-  yq = torch.arange(n_q).remainder(s["ways"]).repeat(b, 1)
+  dev = _device(s)  # sampled where the step runs, as jaxmeta samples inside its jitted step
+  xs = torch.rand(b, n_s, c, size, size, device=dev)
+  ys = torch.arange(n_s, device=dev).remainder(s["ways"]).repeat(b, 1)
+  xq = torch.rand(b, n_q, c, size, size, device=dev)
+  yq = torch.arange(n_q, device=dev).remainder(s["ways"]).repeat(b, 1)
   return xs, ys, xq, yq
 
 
@@ -208,12 +216,13 @@ def _torch_body(s=OMNIGLOT):
     cin = s["filters"]
   if s["readout"] == "mean":
     layers.append(torch.nn.AdaptiveAvgPool2d(1))
-  return torch.nn.Sequential(*layers, torch.nn.Flatten())
+  return torch.nn.Sequential(*layers, torch.nn.Flatten()).to(_device(s))
 
 
 def _torch_module(s=OMNIGLOT):
   import torch
-  return torch.nn.Sequential(_torch_body(s), torch.nn.Linear(_feature_size(s), s["ways"]))
+  return torch.nn.Sequential(_torch_body(s),
+                             torch.nn.Linear(_feature_size(s), s["ways"])).to(_device(s))
 
 
 def _higher(s=OMNIGLOT):
@@ -270,7 +279,8 @@ def _learn2learn_anil(s=OMNIGLOT):
   import torch
   import torch.nn.functional as F
   body = _torch_body(s)
-  head = l2l.algorithms.MAML(torch.nn.Linear(_feature_size(s), s["ways"]), lr=s["inner_lr"])
+  head = l2l.algorithms.MAML(torch.nn.Linear(_feature_size(s), s["ways"]).to(_device(s)),
+                             lr=s["inner_lr"])
   opt = torch.optim.Adam(list(body.parameters()) + list(head.parameters()), lr=s["outer_lr"])
 
   def run(steps):
@@ -300,47 +310,101 @@ def _rounds(impls: dict, rounds: int, quiet: bool):
   return out
 
 
+def _gpu_setup(args, torch) -> tuple[str, str | None]:
+  """The peers' torch device and the float32 matmul/convolution mode on a GPU.
+
+  On a GPU both frameworks run their float32 matmuls and convolutions the same way:
+  ``--gpu-float32 tf32`` (JAX's default there; torch's ``allow_tf32`` flags set to match) or
+  ``full`` (IEEE float32: ``jax.default_matmul_precision("highest")``, torch's flags off).
+  cuDNN's autotuner is on for the peers, as XLA autotunes its own convolutions.
+  """
+  want = getattr(args, "torch_device", "cpu")
+  dev = ("cuda" if torch.cuda.is_available() else "cpu") if want == "auto" else want
+  if dev != "cuda":
+    return dev, None
+  tf32 = args.gpu_float32 == "tf32"
+  torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+  torch.backends.cudnn.benchmark = True
+  return dev, "tensorfloat32" if tf32 else "highest"
+
+
+def _synced(run, torch, dev: str):
+  """``run`` that returns only once the GPU has finished (jaxmeta's runs block already)."""
+  if dev != "cuda":
+    return run
+
+  def synced(steps):
+    run(steps)
+    torch.cuda.synchronize()
+  return synced
+
+
 def _compare(args, s: dict, ours: dict, peers: dict, matmul: bool = False) -> dict:
   """Time jaxmeta configurations against PyTorch peers in alternating rounds.
 
   Args:
     s: the setting (``OMNIGLOT`` or ``MINIIMAGENET``).
     ours: ``name -> (algo, _jaxmeta_step keywords)``.
-    peers: ``name -> () -> run(steps)``; a peer that cannot be imported is skipped.
+    peers: ``name -> (setting) -> run(steps)``; a peer that cannot be imported is skipped.
     matmul: also time a 2048^3 matmul (the machine's float32 peak) in the same rounds.
+
+  Each round runs every implementation for a fixed number of meta-steps (3 for jaxmeta, 2
+  for a peer) or, with ``--round-seconds``, for as many as fill that time (on a GPU a step
+  takes milliseconds).
   """
+  import contextlib
   import jax
   import torch
   torch.set_num_threads(args.torch_threads)
+  dev, precision = _gpu_setup(args, torch)
+  s = dict(s, device=dev)
+  precise = (lambda: jax.default_matmul_precision(precision)) if precision else contextlib.nullcontext
   impls, compile_s, flops, skipped = {}, {}, {}, {}
   for name, (algo, kw) in ours.items():
-    run, compile_s[name], flops[name] = _jaxmeta_step(algo, s=s, **kw)
+    with precise():  # precision is read when the step is traced
+      run, compile_s[name], flops[name] = _jaxmeta_step(algo, s=s, **kw)
     impls[name] = (run, 3)
   for name, make in peers.items():
     try:
-      impls[name] = (make(), 2)
+      impls[name] = (_synced(make(s), torch, dev), 2)
     except ImportError as e:
       skipped[name] = f"not importable: {e}"
   if matmul:
-    peak_run, peak_flops = _matmul_peak()
+    with precise():
+      peak_run, peak_flops = _matmul_peak()
     impls["matmul_2048"] = (peak_run, 20)
-  for fn, _ in impls.values():  # compile / warm up
+  for fn, _ in impls.values():  # compile / warm up (cuDNN's autotuner on its first call)
     fn(1)
+  if getattr(args, "round_seconds", 0) > 0:
+    impls = {n: (fn, max(1, round(args.round_seconds * _timed(fn, 1)))) for n, (fn, _) in
+             impls.items()}
   rounds = _rounds(impls, args.rounds, args.quiet)
   best = {n: max(v) for n, v in rounds.items()}
   median = {n: float(np.median(v)) for n, v in rounds.items()}
   res = {"setting": dict(s, norm="batch", torch_threads=args.torch_threads),
          "steps_per_s_best": best, "steps_per_s_median": median, "rounds": rounds,
+         "steps_per_round": {n: k for n, (_, k) in impls.items()},
          "skipped": skipped, "compile_seconds": compile_s,
          "gflop_per_step": {n: f / 1e9 for n, f in flops.items()},
          "achieved_gflops": {n: flops[n] / 1e9 * best[n] for n in ours},
          "cpu_load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-         "backend": jax.default_backend(),
+         "backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind,
+         "torch_device": dev, "gpu_float32": precision,
          "versions": {"jax": jax.__version__, "torch": torch.__version__}}
   if matmul:
     res["matmul_peak_gflops"] = best.pop("matmul_2048") * peak_flops / 1e9
     median.pop("matmul_2048")
   return res
+
+
+def _ours() -> dict:
+  """jaxmeta's configurations: the default (``auto``: patches + ``lax.map`` on CPU, patches +
+  ``vmap`` on GPU) and the alternative that matters on that backend (``vmap`` on CPU, ``lax``
+  convolutions on GPU)."""
+  import jax
+  if jax.default_backend() == "cpu":
+    return {"jaxmeta": ("maml", {}), "jaxmeta_vmap": ("maml", dict(task_axis="vmap"))}
+  return {"jaxmeta": ("maml", {}), "jaxmeta_lax": ("maml", dict(conv_impl="lax"))}
 
 
 def _peer_ratios(res: dict, ours: str, peers) -> tuple[float, float, str]:
@@ -366,6 +430,9 @@ def _print_rows(res: dict):
     print(f"  {name:<18} skipped ({why})")
   if res.get("matmul_peak_gflops"):
     print(f"  matmul peak (2048^3 float32, same rounds) {res['matmul_peak_gflops']:.0f} GFLOP/s")
+  if res.get("backend", "cpu") != "cpu":
+    print(f"  on {res['device_kind']} (jax {res['backend']}, torch {res['torch_device']}), "
+          f"float32 matmuls/convolutions: {res['gpu_float32']}")
   if res.get("cpu_load_1min") is not None:
     print(f"  (1-min load average at the end: {res['cpu_load_1min']:.2f})")
 
@@ -375,8 +442,7 @@ _PEERS = ("torch_func_vmap", "higher", "learn2learn")
 
 def bench_omniglot_maml(args) -> dict:
   """Second-order MAML, Omniglot 5w1s, meta-batch 32, stride-2 Conv-4: jaxmeta vs torch peers."""
-  res = _compare(args, OMNIGLOT,
-                 {"jaxmeta": ("maml", {}), "jaxmeta_vmap": ("maml", dict(task_axis="vmap"))},
+  res = _compare(args, OMNIGLOT, _ours(),
                  {"torch_func_vmap": _torch_func, "higher": _higher, "learn2learn": _learn2learn},
                  matmul=True)
   res["setting"].update(second_order=True)
@@ -410,7 +476,7 @@ def _first_order(args, algo: str, peer) -> dict:
 
 def bench_omniglot_fomaml(args) -> dict:
   """FOMAML beside MAML on the Omniglot MAML setting: jaxmeta vs learn2learn (first_order)."""
-  return _first_order(args, "fomaml", lambda: _learn2learn(first_order=True))
+  return _first_order(args, "fomaml", lambda s: _learn2learn(s, first_order=True))
 
 
 def bench_omniglot_anil(args) -> dict:
@@ -433,10 +499,8 @@ def bench_miniimagenet_maml(args) -> dict:
   """Second-order MAML, mini-ImageNet-shaped (84x84x3, Conv-4 32 max-pool, 5 inner steps,
   meta-batch 4): jaxmeta vs torch.func, higher, learn2learn."""
   s = MINIIMAGENET
-  res = _compare(args, s,
-                 {"jaxmeta": ("maml", {}), "jaxmeta_vmap": ("maml", dict(task_axis="vmap"))},
-                 {"torch_func_vmap": lambda: _torch_func(s), "higher": lambda: _higher(s),
-                  "learn2learn": lambda: _learn2learn(s)})
+  res = _compare(args, s, _ours(),
+                 {"torch_func_vmap": _torch_func, "higher": _higher, "learn2learn": _learn2learn})
   res["setting"].update(second_order=True)
   res["ratio_vs_best_torch"], res["ratio_vs_best_torch_median"], res["best_peer"] = (
       _peer_ratios(res, "jaxmeta", _PEERS))

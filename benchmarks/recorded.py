@@ -355,6 +355,43 @@ def _speed():
   ]
 
 
+_H200 = ("one NVIDIA H200 (a lent device machine: 16 CPU cores, driver 580.159.04), jax/jaxlib "
+         "0.11.2 with CUDA 13, torch 2.11.0+cu130, higher 0.2.1, learn2learn 0.2.0 (built for "
+         "Python 3.12.3 from the patched sdist)")
+_GPU_FROM = ("benchmarks/RESULTS.md, 'Where the time goes (issue 14, measurements so far)' > "
+             "'On a GPU'")
+
+
+def _speed_gpu():
+  def row(name, benchmark, best, median, notes):
+    return _record("speed", f"{name}-gpu", recorded_from=_GPU_FROM, hardware=_H200,
+                   command=(f"python benchmarks/speed.py --only {benchmark} --rounds 3 "
+                            f"--round-seconds 1 --gpu-float32 tf32"),
+                   results=_r(("best", best, None), ("median", median, None)),
+                   load="2.7-4.7 (16 cores; the benchmark itself)",
+                   notes=notes)
+  return [
+      row("omniglot-maml", "omniglot_maml", 15.19, 15.28, 
+          "meta-steps/s best [median]: jaxmeta (patches, vmap) 411.1 [410.7], compile 16.7 s; "
+          "jaxmeta with lax convolutions 72.1 [71.3], compile 7.1 s; torch.func 27.1 [26.9]; "
+          "higher 1.85 [1.72]; learn2learn 2.24 [2.10]. Full float32 on both sides "
+          "(--gpu-float32 full): 11.5x [11.5x]"),
+      row("omniglot-fomaml", "omniglot_fomaml", 120.33, 127.42, 
+          "meta-steps/s best [median]: jaxmeta MAML 424.2 [424.1], FOMAML 578.2 [578.0] "
+          "(1.36x MAML), compile 16.8 / 4.2 s; learn2learn MAML 2.27 [2.11], first-order "
+          "4.81 [4.54]"),
+      row("omniglot-anil", "omniglot_anil", 86.68, 88.14, 
+          "meta-steps/s best [median]: jaxmeta MAML 424.1 [423.8], ANIL 450.6 [450.4] (1.06x "
+          "MAML), compile 18.2 / 6.2 s; learn2learn MAML 2.05 [1.95], ANIL 5.20 [5.11]"),
+      row("miniimagenet-maml", "miniimagenet_maml", 8.54, 8.70, 
+          "measured before conv_impl='auto' chose patches on a GPU: the ratio is the "
+          "jaxmeta_patches entry's (now the default) over the fastest peer; meta-steps/s best "
+          "[median]: patches 64.3 [64.3], compile 17.7 s; lax convolutions 31.4 [31.3] (4.17x), "
+          "compile 14.0 s; torch.func 7.53 [7.40]; higher 4.63 [3.57]; learn2learn 4.94 "
+          "[4.28]. Full float32 on both sides: patches 8.5x [9.1x]"),
+  ]
+
+
 def _memory():
   stated = {1: (1207, 1212), 5: (2987, 879), 10: (5152, 948), 20: (9489, 1085)}
   return [_record("memory", f"k{k}",
@@ -437,7 +474,7 @@ def _issue12() -> list:
 
 def records() -> list:
   return (_sinusoid() + _gbml() + _issue12() + _metric() + _model_based() + _lake() + _speed()
-          + _memory())
+          + _speed_gpu() + _memory())
 
 
 def main(argv=None) -> int:

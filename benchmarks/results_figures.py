@@ -171,12 +171,14 @@ def speed_ratios(table: Table, records: dict, path: Path) -> None:
       value = (res.get(point) or {}).get("mean")
       if value is not None:
         ax.bar(i + offset, value, width=0.36, color=color, label=f"{point} rounds")
-        ax.text(i + offset, value, f"{value:g}x", ha="center", va="bottom", fontsize=7)
+        ax.text(i + offset, value, f"{value:.3g}x", ha="center", va="bottom", fontsize=6)
   ax.axhline(1.0, color="k", lw=0.8)
+  ax.set_yscale("log")  # CPU rows are ~1x, GPU rows up to ~100x
   ax.set_xticks(list(xs))
-  ax.set_xticklabels([f"{r.method}\n{r.setting.split(',')[0]}"
-                      + ("" if r.name in records else "\n(not yet)") for r in names], fontsize=7)
-  ax.set_ylabel("jaxmeta / fastest PyTorch")
+  ax.set_xticklabels([f"{r.method}\n{r.setting.split(',')[0].split(' 84x84')[0]}"
+                      + ("\n(GPU)" if r.setting.endswith("on a GPU") else "\n(CPU)")
+                      + ("" if r.name in records else "\n(not yet)") for r in names], fontsize=6)
+  ax.set_ylabel("jaxmeta / fastest PyTorch (log)")
   handles, labels = ax.get_legend_handles_labels()
   if handles:
     unique = dict(zip(labels, handles))

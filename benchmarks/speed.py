@@ -316,6 +316,15 @@ def parse_args(argv=None):
   p.add_argument("--torch-threads", type=int, default=2,
                  help="torch intra-op threads (sinusoid_maml also measures every PyTorch peer "
                       "with 1 thread and compares with the fastest configuration)")
+  p.add_argument("--torch-device", choices=("auto", "cpu", "cuda"), default="auto",
+                 help="where the PyTorch peers of the image MAML rows (omniglot_*, "
+                      "miniimagenet_maml) run: auto = cuda when torch sees a GPU")
+  p.add_argument("--gpu-float32", choices=("tf32", "full"), default="tf32",
+                 help="on a GPU, how both frameworks run float32 matmuls and convolutions: "
+                      "tf32 (JAX's default there) or full IEEE float32")
+  p.add_argument("--round-seconds", type=float, default=0.0,
+                 help="image MAML rows: run each implementation about this long per round "
+                      "(0: a fixed 3 jaxmeta / 2 peer meta-steps, enough on a CPU)")
   p.add_argument("--out", "--json", dest="out", type=Path, default=Path("runs/benchmarks/speed.json"),
                  help="results JSON (benchmarks/reproduce.py reads it)")
   p.add_argument("--quiet", action="store_true")
@@ -326,6 +335,8 @@ def parse_args(argv=None):
   for name in ("steps", "scan_length", "rounds"):
     if getattr(args, name) <= 0:
       p.error(f"--{name.replace('_', '-')} must be positive")
+  if args.round_seconds < 0:
+    p.error("--round-seconds must be >= 0")
   if args.torch_threads <= 0:
     p.error("--torch-threads must be positive")
   return args

@@ -376,6 +376,24 @@ SPEED = Table(
                    "Omniglot 5-way 1-shot, 600 test tasks x 10 SGD steps, Conv-4 64, peer "
                    "seconds / jaxmeta seconds, vs torch.func, higher and learn2learn",
                    "omniglot_eval", "ratio_peer_vs_jaxmeta", "report (issue 14)", 2, 6),
+        # The same rows on a GPU (issue 14: only where one is lent; recorded.py holds the
+        # H200 figures): every peer on the same GPU, 1-second rounds, TF32 on both sides.
+        *(_speed_row(f"{name}-gpu", method, algo, f"{setting}, on a GPU", benchmark, ratio,
+                     target, 3, x, extra=("--round-seconds", "1", "--gpu-float32", "tf32"))
+          for x, (name, method, algo, setting, benchmark, ratio, target) in enumerate((
+              ("omniglot-maml", "MAML (second order)", "maml",
+               "Omniglot 5-way 1-shot, Conv-4 64, meta-batch 32, vs torch.func, higher and "
+               "learn2learn", "omniglot_maml", "ratio_vs_best_torch", "≥ 3x (issue 14)"),
+              ("omniglot-fomaml", "FOMAML", "fomaml",
+               "Omniglot 5-way 1-shot, Conv-4 64, meta-batch 32, vs learn2learn's first-order "
+               "MAML", "omniglot_fomaml", "ratio_fomaml_vs_l2l", "≥ 3x (issue 14)"),
+              ("omniglot-anil", "ANIL", "anil",
+               "Omniglot 5-way 1-shot, Conv-4 64, meta-batch 32, vs learn2learn's ANIL",
+               "omniglot_anil", "ratio_anil_vs_l2l", "≥ 3x (issue 14)"),
+              ("miniimagenet-maml", "MAML (second order)", "maml",
+               "mini-ImageNet-shaped 84x84x3, Conv-4 32 max-pool, 5 inner steps, meta-batch 4, "
+               "vs torch.func, higher and learn2learn", "miniimagenet_maml",
+               "ratio_vs_best_torch", "≥ 2x (issue 14)")), start=7)),
     ))
 
 

@@ -122,7 +122,7 @@ CORE_OPTIONS = (
                "every query: non-transductive, a query's prediction does not depend on the "
                "other queries)", **_EVAL),
     opt.choice("conv_impl", "auto", CONV_IMPLS, "convolution implementation (auto: "
-               "patches+matmul on CPU, lax.conv on GPU/TPU)", **_MODEL),
+               "patches+matmul on CPU and GPU, lax.conv on TPU)", **_MODEL),
     opt.integer("eval_shots", 5, "K at evaluation after training", maximum=_MAX_EXAMPLES, **_EVAL),
     opt.integer("eval_query", 100, "query examples per class at evaluation",
                 maximum=_MAX_EXAMPLES, **_EVAL),

@@ -29,7 +29,7 @@ class KochNet(nn.Module):
   dense 4096 (sigmoid): the embedding ``f_theta`` of Koch et al. 2015, fig. 4 (ReLU
   after each conv, VALID padding, 2x2 max-pool). ``features`` scales every width (1.0:
   the paper; smaller for CPU experiments). ``conv_impl`` as in
-  :class:`~jaxmeta.models.conv.Conv4` (``"auto"``: patches on CPU).
+  :class:`~jaxmeta.models.conv.Conv4` (``"auto"``: patches except on TPU).
 
   Example:
     >>> import jax, jax.numpy as jnp
