@@ -417,6 +417,29 @@ def _peer_ratios(res: dict, ours: str, peers) -> tuple[float, float, str]:
   return b[ours] / b[fastest], m[ours] / max(m[p] for p in present), fastest
 
 
+def fastest_peer_ratios(best: dict, median: dict, ours: str, peer_configs: dict) -> dict:
+  """Ratios of ``ours`` over PyTorch peers measured in several configurations each.
+
+  Args:
+    best, median: implementation name -> best / median round.
+    peer_configs: peer -> the names of its configurations (e.g. one per thread count).
+
+  Returns:
+    ``baseline`` (the fastest configuration of any peer: conservative for jaxmeta),
+    ``peer_baselines`` (each peer's fastest), ``ratio`` / ``ratio_median`` over the
+    baseline, and ``ratio_vs_peer`` / ``ratio_vs_peer_median`` per peer.
+  """
+  configs = [n for names in peer_configs.values() for n in names]
+  baseline = max(configs, key=best.get)
+  peer_best = {p: max(names, key=best.get) for p, names in peer_configs.items()}
+  return {"baseline": baseline, "peer_baselines": peer_best,
+          "ratio": best[ours] / best[baseline],
+          "ratio_median": median[ours] / max(median[n] for n in configs),
+          "ratio_vs_peer": {p: best[ours] / best[n] for p, n in peer_best.items()},
+          "ratio_vs_peer_median": {p: median[ours] / max(median[n] for n in names)
+                                   for p, names in peer_configs.items()}}
+
+
 def _print_rows(res: dict):
   b, m = res["steps_per_s_best"], res["steps_per_s_median"]
   for name in b:

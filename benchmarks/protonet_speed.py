@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from omniglot_speed import fastest_peer_ratios
+
 SETTING = dict(ways=60, shots=5, query=5, filters=64, image=28, classes=200, examples=20,
                outer_lr=1e-3)
 EPISODES_PER_ROUND = 6
@@ -190,10 +192,7 @@ def bench_protonet_omniglot(args) -> dict:
             file=sys.stderr)
   best = {k: max(v) for k, v in rounds.items()}
   median = {k: float(np.median(v)) for k, v in rounds.items()}
-  # The baseline is the FASTEST configuration of any PyTorch peer: conservative for jaxmeta.
-  configs = [k for names in peer_configs.values() for k in names]
-  torch_best = max(configs, key=best.get)
-  peer_best = {p: max(names, key=best.get) for p, names in peer_configs.items()}
+  r = fastest_peer_ratios(best, median, "jaxmeta_scan", peer_configs)
   versions = {"jax": jax.__version__, "torch": torch.__version__}
   if "learn2learn" in peer_configs:
     import learn2learn
@@ -201,13 +200,10 @@ def bench_protonet_omniglot(args) -> dict:
   # ratio_vs_torch(_median): against the best peer (the key predates the learn2learn peer).
   return {"setting": dict(SETTING, episodes_per_round=EPISODES_PER_ROUND, torch_threads=threads),
           "episodes_per_s_best": best, "episodes_per_s_median": median, "rounds": rounds,
-          "skipped": skipped, "torch_baseline": torch_best, "peer_baselines": peer_best,
-          "first_call_s_incl_compile": compile_s,
-          "ratio_vs_torch": best["jaxmeta_scan"] / best[torch_best],
-          "ratio_vs_torch_median": median["jaxmeta_scan"] / max(median[k] for k in configs),
-          "ratio_vs_peer": {p: best["jaxmeta_scan"] / best[k] for p, k in peer_best.items()},
-          "ratio_vs_peer_median": {p: median["jaxmeta_scan"] / max(median[k] for k in names)
-                                   for p, names in peer_configs.items()},
+          "skipped": skipped, "torch_baseline": r["baseline"],
+          "peer_baselines": r["peer_baselines"], "first_call_s_incl_compile": compile_s,
+          "ratio_vs_torch": r["ratio"], "ratio_vs_torch_median": r["ratio_median"],
+          "ratio_vs_peer": r["ratio_vs_peer"], "ratio_vs_peer_median": r["ratio_vs_peer_median"],
           "cpu_load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
           "versions": versions}
 

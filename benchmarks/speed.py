@@ -239,11 +239,8 @@ def bench_sinusoid_maml(args) -> dict:
             file=sys.stderr)
   best = {n: max(v) for n, v in rounds.items()}
   median = {n: float(np.median(v)) for n, v in rounds.items()}
-  # The baseline is the FASTEST configuration of any PyTorch peer: conservative for jaxmeta.
-  configs = [n for names in peer_configs.values() for n in names]
-  torch_best = max(configs, key=best.get)
-  torch_median = max(median[n] for n in configs)
-  peer_best = {p: max(names, key=best.get) for p, names in peer_configs.items()}
+  from omniglot_speed import fastest_peer_ratios
+  r = fastest_peer_ratios(best, median, "jaxmeta_scan", peer_configs)
   versions = {"jax": jax.__version__, "torch": torch.__version__}
   versions.update({p: _package_version(p) for p in ("higher", "learn2learn") if p in peer_configs})
   return {"setting": dict(SINUSOID, second_order=True, scan_length=args.scan_length,
@@ -251,14 +248,12 @@ def bench_sinusoid_maml(args) -> dict:
                           steps_per_round={n: s for n, (_, s, _) in impls.items()}),
           "steps_per_s_best": best, "steps_per_s_median": median, "rounds": rounds,
           "skipped": skipped,
-          "torch_baseline": torch_best,
-          "peer_baselines": peer_best,
-          "ratio_scan_vs_torch": best["jaxmeta_scan"] / best[torch_best],
-          "ratio_step_vs_torch": best["jaxmeta_step"] / best[torch_best],
-          "ratio_scan_vs_torch_median": median["jaxmeta_scan"] / torch_median,
-          "ratio_scan_vs_peer": {p: best["jaxmeta_scan"] / best[n] for p, n in peer_best.items()},
-          "ratio_scan_vs_peer_median": {p: median["jaxmeta_scan"] / max(median[n] for n in names)
-                                        for p, names in peer_configs.items()},
+          "torch_baseline": r["baseline"], "peer_baselines": r["peer_baselines"],
+          "ratio_scan_vs_torch": r["ratio"],
+          "ratio_step_vs_torch": best["jaxmeta_step"] / best[r["baseline"]],
+          "ratio_scan_vs_torch_median": r["ratio_median"],
+          "ratio_scan_vs_peer": r["ratio_vs_peer"],
+          "ratio_scan_vs_peer_median": r["ratio_vs_peer_median"],
           "cpu_load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
           "versions": versions}
 
