@@ -44,14 +44,11 @@ from jaxmeta.inner_loop import UpdateRule
 from jaxmeta.train import evaluate, summarize
 
 
-def make_train_chunk(config, task, loss_fn, adam, total_steps: int, chunk: int,
-                     carry_moments: bool = True):
-  """A jitted ``(params, moments, step, key) -> (params, moments)`` of ``chunk`` meta-steps.
-
-  ``carry_moments=False`` starts every task's Adam fresh (jaxmeta's Reptile: the control)."""
+def inner_loop(config, task, loss_fn, adam):
+  """``(params, moments, key) -> (adapted, moments)``: one training task's inner loop as
+  supervised-reptile runs it (``config.inner_steps`` Adam steps on mini-batches of
+  ``config.inner_batch`` of the task's support set), from the moments given."""
   def one_task(params, moments, key):
-    if not carry_moments:
-      moments = adam.init(params)
     k_task, k_batch = jax.random.split(key)
     episode = task.sample(k_task)
     batches = minibatches(k_batch, (episode.support_x, episode.support_y), config.inner_batch,
@@ -63,6 +60,18 @@ def make_train_chunk(config, task, loss_fn, adam, total_steps: int, chunk: int,
       return (optax.apply_updates(p, updates), s), None
     (adapted, moments), _ = jax.lax.scan(inner, (params, moments), batches)
     return adapted, moments
+  return one_task
+
+
+def make_train_chunk(config, task, loss_fn, adam, total_steps: int, chunk: int,
+                     carry_moments: bool = True):
+  """A jitted ``(params, moments, step, key) -> (params, moments)`` of ``chunk`` meta-steps.
+
+  ``carry_moments=False`` starts every task's Adam fresh (jaxmeta's Reptile: the control)."""
+  run_task = inner_loop(config, task, loss_fn, adam)
+
+  def one_task(params, moments, key):
+    return run_task(params, moments if carry_moments else adam.init(params), key)
 
   def meta_step(carry, i_key):
     params, moments = carry

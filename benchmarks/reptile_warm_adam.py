@@ -22,31 +22,20 @@ import time
 import jax
 import optax
 
+from reptile_carried_adam import evaluate_with, inner_loop
+
 from jaxmeta import registry
 from jaxmeta.algorithms.common import model_loss
-from jaxmeta.algorithms.reptile import minibatches, reptile
-from jaxmeta.experiment import keys_for, load_run
-from jaxmeta.inner_loop import UpdateRule
-from jaxmeta.train import evaluate, summarize
+from jaxmeta.experiment import load_run
 
 
 def warmed_moments(config, params, adam, n_tasks: int, key: jax.Array):
   """``adam``'s state after ``n_tasks`` training tasks' inner loops from ``params``, in sequence."""
   task = registry.build_task(config, "train")
-  loss_fn = model_loss(registry.build_model(config, task), task)
+  run_task = inner_loop(config, task, model_loss(registry.build_model(config, task), task), adam)
 
   def one_task(state, k):
-    k_task, k_batch = jax.random.split(k)
-    episode = task.sample(k_task)
-    batches = minibatches(k_batch, (episode.support_x, episode.support_y), config.inner_batch,
-                          config.inner_steps)
-
-    def step(carry, batch):
-      p, s = carry
-      updates, s = adam.update(jax.grad(loss_fn)(p, batch), s, p)
-      return (optax.apply_updates(p, updates), s), None
-    (_, state), _ = jax.lax.scan(step, (params, state), batches)   # weights reset per task
-    return state, None
+    return run_task(params, state, k)[1], None   # weights reset per task, moments carried
 
   run = jax.jit(lambda k: jax.lax.scan(one_task, adam.init(params),
                                        jax.random.split(k, n_tasks))[0])
@@ -66,29 +55,17 @@ def main(argv=None):
   if config.algo != "reptile" or config.inner_optimizer != "adam":
     parser.error(f"workdir: needs a Reptile run with --inner-optimizer adam, got "
                  f"{config.algo} / {config.inner_optimizer}")
+  if getattr(config, "inner_state", "per-task") == "carried":
+    parser.error("workdir: its run carried the moments through training (--inner-state "
+                 "carried); its own evaluation starts from them already")
   adam = optax.adam(config.inner_lr, b1=config.inner_beta1, b2=config.inner_beta2)
   init = adam.init
   if args.warm_tasks:
     moments = warmed_moments(config, params, adam, args.warm_tasks, jax.random.key(args.seed))
     init = lambda p: moments   # noqa: E731  every test task starts from the warmed moments
-
-  def update(grads, state, p, loss):
-    del loss
-    updates, state = adam.update(grads, state, p)
-    return optax.apply_updates(p, updates), state
-
-  task = registry.build_task(config, "test", for_eval=True)
-  model = registry.build_model(config, task)
-  if config.eval_norm == "support" and getattr(model, "norm", None) == "batch":
-    model = model.clone(norm="support")
-  algo = reptile(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-                 update=UpdateRule(init, update), inner_batch=config.inner_batch,
-                 eval_inner_batch=config.eval_inner_batch)
-  steps = max(config.eval_steps)
   t0 = time.time()
-  curves = evaluate(task, algo, params, keys_for(config).eval, config.eval_tasks, steps,
-                    batch_size=config.eval_batch)
-  result = summarize(curves[:, steps])
+  result = evaluate_with(config, params, init)
+  steps = max(config.eval_steps)
   print(json.dumps({"workdir": str(args.workdir), "warm_tasks": args.warm_tasks,
                     "eval_norm": config.eval_norm, "steps": steps, "accuracy": result["mean"],
                     "ci95": result["ci95"], "seconds": round(time.time() - t0, 1)}))

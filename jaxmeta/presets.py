@@ -101,7 +101,9 @@ _REPTILE_PUBLISHED = dict(
     query=5, inner_optimizer="adam", inner_lr=0.001, inner_beta1=0.0, inner_beta2=0.999,
     inner_steps=5, inner_batch=10, meta_batch_size=5, optimizer="sgd", outer_lr=0.001,
     outer_schedule="linear", steps=100000, norm="batch", eval_query=1, eval_steps=(0, 50),
-    eval_inner_batch=5, eval_tasks=10000, model="conv4-flatten")
+    eval_inner_batch=5, eval_tasks=10000, model="conv4-flatten",
+    # supervised-reptile's one inner Adam: its moments carry over from task to task.
+    inner_state="carried")
 
 # Reptile as benchmarks/RESULTS.md measured it on a CPU: the inner loop trained on 10 shots
 # per class (the Reptile code's --train-shots 10) with 5 SGD steps at 0.1, one query, SGD

@@ -39,6 +39,8 @@ def init_state(key: jax.Array, task: TaskDistribution, algo: Algorithm,
 
   It runs as one jitted program; with a ``mesh``, on the mesh (where a dataset created in
   :func:`jaxmeta.parallel.placing_data_on` is) and returns the state replicated there."""
+  optimizer = _optimizer_of(algo, optimizer)
+
   def init(key):
     task_key, init_key = jax.random.split(key)
     params = algo.init(init_key, task.sample(task_key))
@@ -49,6 +51,11 @@ def init_state(key: jax.Array, task: TaskDistribution, algo: Algorithm,
   if mesh is not None:
     return jax.jit(init, out_shardings=parallel.replicated(mesh))(parallel.replicate(key, mesh))
   return jax.jit(init)(key)
+
+
+def _optimizer_of(algo: Algorithm, optimizer: optax.GradientTransformation):
+  """``optimizer`` as ``algo`` needs it (see ``Algorithm.wrap_optimizer``)."""
+  return optimizer if algo.wrap_optimizer is None else algo.wrap_optimizer(optimizer)
 
 
 def _map_over_tasks(fn: Callable, task_axis: str) -> Callable:
@@ -193,6 +200,8 @@ def make_train_step(task: TaskDistribution, algo: Algorithm, optimizer: optax.Gr
 
 
 def _step_fn(task, algo, optimizer, meta_batch_size, task_axis, mesh):
+  optimizer = _optimizer_of(algo, optimizer)
+
   def step(state: TrainState, key: jax.Array):
     grads, metrics = meta_batch_gradient(task, algo, state.params, key, meta_batch_size,
                                          task_axis, mesh)

@@ -104,6 +104,11 @@ class Algorithm(NamedTuple):
       ``[n_query, ways]``, for methods that score the classes without adapting (the
       metric-based ones); ``jaxmeta eval-lake`` averages these probabilities over the
       runs of an ensemble.
+    wrap_optimizer: optional ``optax transformation -> optax transformation`` that
+      :func:`~jaxmeta.init_state`, :func:`~jaxmeta.make_train_step` and
+      :func:`~jaxmeta.make_train_loop` apply to the meta-optimizer they are given, for a
+      method whose ``params`` hold state that is carried rather than trained (Reptile
+      with ``inner_state="carried"``: the inner optimizer's moments).
   """
   name: str
   init: Callable[[jax.Array, Episode], Params]
@@ -112,3 +117,4 @@ class Algorithm(NamedTuple):
   curve: CurveAxis = ADAPTATION_STEPS
   batch_meta_grad: Optional[Callable] = None
   predict: Optional[Callable[[Params, Episode, jax.Array], jax.Array]] = None
+  wrap_optimizer: Optional[Callable] = None

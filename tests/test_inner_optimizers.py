@@ -257,6 +257,62 @@ def test_reptile_inner_steps_use_the_minibatches_drawn_with_the_key():
   assert e.value.parameter == "inner_batch"
 
 
+def test_reptile_carried_inner_state_is_the_mean_final_state_of_the_meta_batch():
+  """inner_state="carried": every task's Adam starts from the carried moments and step
+  count; after a meta-step they are the mean of the tasks' final ones, theta moves as
+  theta + epsilon (mean W - theta), and evaluation starts from the carried moments."""
+  task, model, _, _ = _setup()
+  adam = optax.adam(0.001, b1=0.0)
+  algo = algorithms.reptile(model, task, inner_lr=0.001, inner_steps=3,
+                            update=from_optax(adam), inner_state="carried")
+  outer = optax.sgd(0.001 * 0.5)   # epsilon = 0.5
+  state = jaxmeta.init_state(jax.random.key(0), task, algo, outer)
+  theta0, moments0 = state.params["model"], state.params["inner_state"]
+  assert float(moments0[0].count) == 0.0          # Adam's fresh state, count as float32
+  step = jaxmeta.make_train_step(task, algo, outer, meta_batch_size=2, donate=False)
+  key = jax.random.key(5)
+  state1, _ = step(state, key)
+  state2, _ = step(state1, jax.random.key(6))
+  # The step's tasks, by hand: episodes and keys as jaxmeta.train.meta_batch_gradient draws them.
+  loss = model_loss(model, task)
+
+  def by_hand(theta, moments, key):
+    task_key, _ = jax.random.split(key)
+    finals, ws = [], []
+    for k in jax.random.split(task_key, 2):
+      support = support_batch(task.sample(k))
+      s = jax.tree.map(lambda v, like: v.astype(like.dtype), moments, adam.init(theta))
+      w = theta
+      for _ in range(3):
+        updates, s = adam.update(jax.grad(loss)(w, support), s, w)
+        w = optax.apply_updates(w, updates)
+      finals.append(s)
+      ws.append(w)
+    mean = lambda trees: jax.tree.map(lambda *v: sum(jnp.asarray(x, jnp.float32) for x in v) / 2,
+                                      *trees)
+    return (jax.tree.map(lambda t, w: t + 0.5 * (w - t), theta, mean(ws)), mean(finals))
+
+  theta1, moments1 = by_hand(theta0, moments0, key)
+  chex.assert_trees_all_close(state1.params["model"], theta1, rtol=1e-5, atol=1e-7)
+  chex.assert_trees_all_close(state1.params["inner_state"], moments1, rtol=1e-5, atol=1e-12)
+  assert float(state1.params["inner_state"][0].count) == 3.0
+  assert float(state2.params["inner_state"][0].count) == 6.0   # carried, not reset
+  # Evaluation starts every task from the carried moments: it differs from a fresh start.
+  episode = task.sample(jax.random.key(9))
+  carried = algo.evaluate(state2.params, episode, 3, jax.random.key(1))
+  fresh = algorithms.reptile(model, task, inner_lr=0.001, inner_steps=3, update=from_optax(adam))
+  started = fresh.evaluate(state2.params["model"], episode, 3, jax.random.key(1))
+  assert carried[0] == started[0] and not np.allclose(carried[1:], started[1:])
+
+
+def test_reptile_carried_inner_state_needs_a_rule_with_state():
+  task, model, _, _ = _setup()
+  for bad, message in (("carried", "plain SGD"), ("always", "per-task, carried")):
+    with pytest.raises(ConfigError) as e:
+      algorithms.reptile(model, task, inner_state=bad)
+    assert e.value.parameter == "inner_state" and message in e.value.message
+
+
 # --------------------------------------------------------------------------- identities
 
 
@@ -280,6 +336,8 @@ BAD_FLAGS = [
     (["--inner-beta2", "1"], "--inner-beta2"),
     (["--outer-schedule", "cosine"], "--outer-schedule"),
     (["--algo", "reptile", "--inner-batch", "0"], "--inner-batch"),
+    (["--algo", "reptile", "--inner-state", "carried"], "--inner-state"),
+    (["--algo", "reptile", "--inner-state", "always"], "--inner-state"),
     (["--algo", "metasgd", "--inner-optimizer", "adam"], "--inner-optimizer"),
     (["--activation", "sigmoid"], "--activation"),
 ]
@@ -301,4 +359,6 @@ def test_reptile_help_lists_the_inner_optimizer_and_batch_options(capsys):
   for flag in ("--inner-optimizer", "--inner-beta1", "--inner-beta2", "--inner-batch",
                "--eval-inner-batch", "--outer-schedule"):
     assert flag in text, flag
-  assert "It reads" in text and "--inner-optimizer, --inner-beta1, --inner-beta2" in text
+  assert "It reads" in text
+  reads = text.split("It reads")[1].split("besides")[0].replace("- ", "-")  # argparse wraps at "-"
+  assert "--inner-optimizer, --inner-beta1, --inner-beta2" in reads and "--inner-state" in reads
