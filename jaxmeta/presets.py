@@ -818,17 +818,18 @@ _ENTRIES = (
         description="Reptile as published: 5-way 5-shot, inner Adam 0.001 beta1 0, 5 steps on "
                     "batches of 10 of 10 shots, meta step 1 -> 0, 100k steps, transductive",
         values=dict(_REPTILE_PUBLISHED, eval_shots=5)),
-    # The published settings on the small sets, sized to 60 minutes of a 2-core CPU (36k of
-    # the 100k meta-steps at ~9.5 steps/s; the meta step still anneals to 0 at the last step).
-    # Measured (benchmarks/RESULTS.md) with MAML's Omniglot network (features averaged, not
-    # flattened), which it keeps so that its figure reproduces; at 5000 steps the two
-    # readouts gave 82.9 ± 1.5 % (averaged) and 81.5 ± 1.5 % (flattened).
+    # The published settings on the small sets, 36k of the 100k meta-steps (the meta step
+    # still anneals to 0 at the last step): 41 min 50 s with the evaluation on the 2-core CPU
+    # (15-17 meta-steps/s alone), 97.3 ± 0.6 % (benchmarks/RESULTS.md). MAML's Omniglot
+    # network (features averaged, not flattened), with which its earlier figures were
+    # measured; at 5000 steps with the moments reset per task the two readouts gave 82.9 ±
+    # 1.5 % (averaged) and 81.5 ± 1.5 % (flattened).
     Preset(
         name="reptile-omniglot-5w1s-published-small",
         paper="Nichol, Achiam & Schulman 2018, On First-Order Meta-Learning Algorithms",
         table="Table 2 (Omniglot 5-way 1-shot 97.68 % transductive), small sets, 36k steps",
         description="reptile-omniglot-5w1s-published on the small sets with MAML's Conv-4 "
-                    "(averaged features), 36k steps (~1 h on 2 CPU cores), 600 test tasks",
+                    "(averaged features), 36k steps (~40 min on 2 CPU cores), 600 test tasks",
         values=dict(_REPTILE_PUBLISHED, split="small-sets", steps=36000, eval_shots=1,
                     eval_tasks=600, model="conv4")),
     Preset(
