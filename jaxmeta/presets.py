@@ -321,15 +321,16 @@ _ENTRIES = (
 
     # ---- `<algo>-lake-small` ----
     # The configurations of benchmarks/RESULTS.md trained on all 242 characters of both small
-    # sets (split lake-small) for about 25 min on 2 CPU cores (step counts from the measured
-    # rates, 1.7x the rate at half of the machine); evaluated 20-way 1-shot; score with
+    # sets (split lake-small) for 30-45 min on 2 CPU cores (measured alone on the machine with
+    # benchmarks/preset_durations.py; their step counts were sized for "about 25 min" from
+    # rates assumed 1.7x those measured on half of the machine); evaluated 20-way 1-shot; score with
     # `jaxmeta eval-lake --workdir DIR --runs all_runs.zip`. Each entry is its base preset
     # above with split, steps, eval_ways and eval_shots changed.
     Preset(
         name="protonet-lake-small",
         paper="Lake et al. 2015, Science (one-shot classification)",
         table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: protonet-omniglot-5shot "
-              "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
+              "on both small background sets, ~35 min on 2 CPU cores (benchmarks/RESULTS.md)",
         description="protonet-omniglot-5shot on all 242 small-set characters (+rotations), 3200 steps, "
                     "for jaxmeta eval-lake",
         values=dict(_OMNIGLOT, split="lake-small", algo="protonet", model="conv4-pool", ways=60,
@@ -339,7 +340,7 @@ _ENTRIES = (
         name="matching-lake-small",
         paper="Lake et al. 2015, Science (one-shot classification)",
         table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: matching-omniglot-scaled "
-              "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
+              "on both small background sets, ~35 min on 2 CPU cores (benchmarks/RESULTS.md)",
         description="matching-omniglot-scaled on all 242 small-set characters (+rotations), 8000 steps, "
                     "for jaxmeta eval-lake",
         values=dict(_OMNIGLOT, split="lake-small", algo="matching", model="conv4-pool", ways=20,
@@ -349,7 +350,7 @@ _ENTRIES = (
         name="matching-fce-lake-small",
         paper="Lake et al. 2015, Science (one-shot classification)",
         table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: "
-              "matching-fce-omniglot-scaled on both small background sets, ~25 min on 2 CPU cores "
+              "matching-fce-omniglot-scaled on both small background sets, ~30 min on 2 CPU cores "
               "(benchmarks/RESULTS.md)",
         description="matching-fce-omniglot-scaled on all 242 small-set characters (+rotations), "
                     "8000 steps, for jaxmeta eval-lake",
@@ -360,7 +361,7 @@ _ENTRIES = (
         name="relation-lake-small",
         paper="Lake et al. 2015, Science (one-shot classification)",
         table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: relation-omniglot "
-              "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
+              "on both small background sets, ~45 min on 2 CPU cores (benchmarks/RESULTS.md)",
         description="relation-omniglot on all 242 small-set characters (+rotations), 10000 steps, "
                     "for jaxmeta eval-lake",
         values=dict(_OMNIGLOT, split="lake-small", algo="relation", model="conv4-relation-same",
@@ -370,7 +371,7 @@ _ENTRIES = (
         name="siamese-lake-small",
         paper="Lake et al. 2015, Science (one-shot classification)",
         table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: siamese-omniglot "
-              "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
+              "on both small background sets, ~30 min on 2 CPU cores (benchmarks/RESULTS.md)",
         description="siamese-omniglot on all 242 small-set characters (+rotations), 4500 steps, "
                     "for jaxmeta eval-lake",
         values=dict(_OMNIGLOT, split="lake-small", algo="siamese", model="conv4-koch", ways=20,
@@ -380,7 +381,7 @@ _ENTRIES = (
         name="embedding-nn-lake-small",
         paper="Lake et al. 2015, Science (one-shot classification)",
         table="Fig. 6A (20 within-alphabet 20-way one-shot runs); no paper row: embedding-nn-omniglot "
-              "on both small background sets, ~25 min on 2 CPU cores (benchmarks/RESULTS.md)",
+              "on both small background sets, ~35 min on 2 CPU cores (benchmarks/RESULTS.md)",
         description="embedding-nn-omniglot on all 242 small-set characters (+rotations), 7500 steps, "
                     "for jaxmeta eval-lake",
         values=dict(_OMNIGLOT, split="lake-small", algo="embedding-nn", model="conv4-pool", ways=32,
@@ -556,7 +557,8 @@ _ENTRIES = (
         paper="Finn et al. 2017, MAML",
         table="no paper row: Table 1's Omniglot 5-way 1-shot sized for a 2-core CPU "
               "(benchmarks/RESULTS.md)",
-        description="maml-omniglot-5w1s sized for ~1 h on 2 CPU cores: 5 queries/class, 3000 steps",
+        description="maml-omniglot-5w1s sized for a 2-core CPU (~15 min alone on it): 5 "
+                    "queries/class, 3000 steps",
         values=dict(_GBML_CPU, algo="maml")),
     # The other methods as benchmarks/RESULTS.md measured them beside it: 1500 steps at
     # 1-shot; 5-shot models trained 600 steps. Meta-SGD's rates start at alpha (the measured
