@@ -6,6 +6,8 @@ learn2learn), side by side in one process. Registered in ``benchmarks/speed.py``
   python benchmarks/speed.py --only omniglot_anil --rounds 3       # MAML and ANIL vs learn2learn's
   python benchmarks/speed.py --only miniimagenet_maml --rounds 3   # 84x84x3, 5 inner steps
   python benchmarks/speed.py --only omniglot_algos                 # jaxmeta's algorithms alone
+  python benchmarks/speed.py --only omniglot_maml --rounds 3 --round-seconds 1   # on a GPU:
+      # the peers on cuda too, ~1 s rounds, --gpu-float32 tf32|full on both sides
 
 Omniglot setting (``OMNIGLOT``, the issue's, MAML code's Omniglot network): 5-way 1-shot,
 15 query per class, meta-batch 32, one inner SGD step (alpha 0.4), second order, Conv-4
