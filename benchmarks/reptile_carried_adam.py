@@ -154,7 +154,10 @@ def main(argv=None) -> int:
   loss_fn = model_loss(model, task)
   adam = optax.adam(config.inner_lr, b1=config.inner_beta1, b2=config.inner_beta2)
   keys = keys_for(config)
-  params = registry.build_algorithm(config, task).init(keys.init, task.sample(keys.init))
+  # theta alone: this script carries the moments itself (the preset may say --inner-state
+  # carried, whose params would hold them too).
+  params = registry.build_algorithm(config.replace(inner_state="per-task"), task).init(
+      keys.init, task.sample(keys.init))
   moments = adam.init(params)
   run = make_train_chunk(config, task, loss_fn, adam, args.steps, args.chunk,
                          carry_moments=args.train_moments == "carried")
