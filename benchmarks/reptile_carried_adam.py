@@ -36,12 +36,10 @@ import optax
 
 from jaxmeta import registry
 from jaxmeta.algorithms.common import model_loss
-from jaxmeta.algorithms.reptile import minibatches, reptile
+from jaxmeta.algorithms.reptile import minibatches
 from jaxmeta.checkpoint import atomic_write_json
 from jaxmeta.config import from_preset
-from jaxmeta.experiment import keys_for
-from jaxmeta.inner_loop import UpdateRule
-from jaxmeta.train import evaluate, summarize
+from jaxmeta.experiment import evaluate_run, keys_for
 
 
 def inner_loop(config, task, loss_fn, adam):
@@ -96,26 +94,19 @@ def make_train_chunk(config, task, loss_fn, adam, total_steps: int, chunk: int,
   return run
 
 
-def evaluate_with(config, params, init) -> dict:
-  """The preset's evaluation with every test task's Adam starting from ``init(params)``."""
-  adam = optax.adam(config.inner_lr, b1=config.inner_beta1, b2=config.inner_beta2)
-
-  def update(grads, state, p, loss):
-    del loss
-    updates, state = adam.update(grads, state, p)
-    return optax.apply_updates(p, updates), state
-
-  task = registry.build_task(config, "test", for_eval=True)
-  model = registry.build_model(config, task)
-  if config.eval_norm == "support" and getattr(model, "norm", None) == "batch":
-    model = model.clone(norm="support")   # non-transductive, as registry.build_algorithm
-  algo = reptile(model, task, inner_lr=config.inner_lr, inner_steps=config.inner_steps,
-                 update=UpdateRule(init, update), inner_batch=config.inner_batch,
-                 eval_inner_batch=config.eval_inner_batch)
+def evaluate_with(config, params, moments=None) -> dict:
+  """The preset's evaluation of ``theta`` (``params``) by ``jaxmeta``'s own evaluator: every
+  test task's Adam starts from ``moments`` (Reptile's ``inner_state="carried"``) or, with
+  ``None``, fresh; ``config.eval_norm`` as ``jaxmeta eval`` applies it."""
+  if moments is None:
+    config, evaluated = config.replace(inner_state="per-task"), params
+  else:
+    config = config.replace(inner_state="carried")
+    evaluated = {"model": params, "inner_state": moments}
   steps = max(config.eval_steps)
-  curves = evaluate(task, algo, params, keys_for(config).eval, config.eval_tasks, steps,
-                    batch_size=config.eval_batch)
-  return summarize(curves[:, steps])
+  result = evaluate_run(config, evaluated, eval_steps=(steps,))
+  (curve,) = [v for k, v in result.items() if k.startswith("by_")]
+  return curve[str(steps)]
 
 
 def main(argv=None) -> int:
@@ -178,7 +169,7 @@ def main(argv=None) -> int:
     shots, norm, start = spec.split(":")
     t1 = time.time()
     found = evaluate_with(config.replace(eval_shots=int(shots), eval_norm=norm), params,
-                          (lambda p: moments) if start == "carried" else adam.init)
+                          moments if start == "carried" else None)
     result["evaluations"][spec] = {"accuracy": found["mean"], "ci95": found["ci95"],
                                    "seconds": round(time.time() - t1, 1)}
     print(f"{spec}: {100 * found['mean']:.1f} ± {100 * found['ci95']:.1f} %", file=sys.stderr,

@@ -59,12 +59,11 @@ def main(argv=None):
     parser.error("workdir: its run carried the moments through training (--inner-state "
                  "carried); its own evaluation starts from them already")
   adam = optax.adam(config.inner_lr, b1=config.inner_beta1, b2=config.inner_beta2)
-  init = adam.init
-  if args.warm_tasks:
+  moments = None   # fresh: the run's own evaluation
+  if args.warm_tasks:   # every test task starts from the warmed moments
     moments = warmed_moments(config, params, adam, args.warm_tasks, jax.random.key(args.seed))
-    init = lambda p: moments   # noqa: E731  every test task starts from the warmed moments
   t0 = time.time()
-  result = evaluate_with(config, params, init)
+  result = evaluate_with(config, params, moments)
   steps = max(config.eval_steps)
   print(json.dumps({"workdir": str(args.workdir), "warm_tasks": args.warm_tasks,
                     "eval_norm": config.eval_norm, "steps": steps, "accuracy": result["mean"],
