@@ -230,6 +230,18 @@ def _metric():
 
 
 # ------------------------------------------------------------------------ model-based
+def _metanet(setting, *, steps, mean, ci, median, **kw):
+  """A MetaNet row of RESULTS.md's 'Accuracy' table (preset metanet-omniglot-<setting>)."""
+  return _record("model-based", f"metanet-{setting}",
+                 recorded_from="benchmarks/RESULTS.md, 'Meta Networks on Omniglot (issue 11, "
+                               "MetaNet half)' > 'Accuracy'",
+                 command=f"jaxmeta train --preset metanet-omniglot-{setting} --steps {steps} "
+                         f"--data-dir /work/shared/data/omniglot --workdir "
+                         f"runs/i11/metanet{setting.split('w')[0]} --no-progress",
+                 results={"0": {"mean": mean, "ci95": ci, "median": median}}, steps=steps,
+                 hardware="2-core CPU", **kw)
+
+
 def _model_based():
   load = "3.7-4.7 (another agent's training on the other core)"
   instances = ("1", "2", "3", "4", "5", "10")
@@ -264,34 +276,22 @@ def _model_based():
               results=_r(*zip(instances, (28.5, 71.0, 76.4, 79.4, 80.5, 84.6),
                               (1.2, 1.2, 1.2, 1.1, 1.1, 1.0))),
               steps=20000, wall="12 min 00 s (25-30 batches/s)", load=load, hardware=_TWO_CORES),
-      _record("model-based", "metanet-5w1s",
-              recorded_from="benchmarks/RESULTS.md, 'Meta Networks on Omniglot (issue 11, MetaNet "
-                            "half)' > 'Accuracy'",
-              command="jaxmeta train --preset metanet-omniglot-5w1s --steps 3000 --data-dir "
-                      "/work/shared/data/omniglot --workdir runs/i11/metanet5 --no-progress",
-              results={"0": {"mean": 95.7, "ci95": 0.4, "median": 97.3}}, steps=3000,
-              wall="54 min 56 s in all (compilation, 3000 steps at 0.8-1.05 steps/s, and the "
-                   "600-task evaluation)",
-              load="1.3-2.0 while a test run of this session shared the machine (~10 of the 55 "
-                   "minutes), 0.3 when it ended", hardware="2-core CPU",
-              notes="learning curve: training episodes (10 queries per class), mean of each "
-                    "logged window of 100 steps; the loss at step 100 (2.5e5) is a few episodes "
-                    "with huge logits. An earlier run stopped at step 1440 under load ~4 gave "
-                    "92.4 ± 0.6 %",
-              curve=metanet_curve),
-      _record("model-based", "metanet-20w1s",
-              recorded_from="benchmarks/RESULTS.md, 'Meta Networks on Omniglot (issue 11, MetaNet "
-                            "half)' > 'Accuracy'",
-              command="jaxmeta train --preset metanet-omniglot-20w1s --steps 1150 --data-dir "
-                      "/work/shared/data/omniglot --workdir runs/i11/metanet20 --no-progress",
-              results={"0": {"mean": 90.9, "ci95": 0.3, "median": 91.0}}, steps=1150,
-              wall="53 min 27 s in all (compilation, 1150 steps at 0.42-0.47 steps/s, and the "
-                   "600-task evaluation)",
-              load="~4 for the first ~8 minutes (two helpers' niced smoke runs), then 1.7-2.1 "
-                   "(the run alone), 0.04 when it ended", hardware="2-core CPU",
-              notes="learning curve: training episodes (20-way, 10 queries per class), mean of "
-                    "each logged window of 100 steps",
-              curve=metanet20_curve),
+      _metanet("5w1s", steps=3000, mean=95.7, ci=0.4, median=97.3, curve=metanet_curve,
+               wall="54 min 56 s in all (compilation, 3000 steps at 0.8-1.05 steps/s, and the "
+                    "600-task evaluation)",
+               load="1.3-2.0 while a test run of this session shared the machine (~10 of the 55 "
+                    "minutes), 0.3 when it ended",
+               notes="learning curve: training episodes (10 queries per class), mean of each "
+                     "logged window of 100 steps; the loss at step 100 (2.5e5) is a few episodes "
+                     "with huge logits. An earlier run stopped at step 1440 under load ~4 gave "
+                     "92.4 ± 0.6 %"),
+      _metanet("20w1s", steps=1150, mean=90.9, ci=0.3, median=91.0, curve=metanet20_curve,
+               wall="53 min 27 s in all (compilation, 1150 steps at 0.42-0.47 steps/s, and the "
+                    "600-task evaluation)",
+               load="~4 for the first ~8 minutes (two helpers' niced smoke runs), then 1.7-2.1 "
+                    "(the run alone), 0.04 when it ended",
+               notes="learning curve: training episodes (20-way, 10 queries per class), mean of "
+                     "each logged window of 100 steps"),
   ]
 
 
