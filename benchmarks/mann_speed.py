@@ -9,7 +9,8 @@ FLOPs are counted from the shapes (multiply-add = 2 FLOPs, the matmuls and the m
 products; the backward pass counted as twice the forward), i.e. the useful work, not
 what XLA executes.
 
-Usage: ``python benchmarks/mann_speed.py [--algo mann|lstm|both] [--steps 20]``
+Usage: ``python benchmarks/mann_speed.py [--algo mann|lstm|both] [--steps 20] [--batch 16]
+[--write-vector add|key]``
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import time
 import numpy as np
 
 SETTING = dict(ways=5, length=50, image=20, batch=16, units=200, slots=128, width=40, heads=4,
-               classes=200, examples=20)
+               classes=200, examples=20, write_vector="add")
 
 
 def forward_flops(memory: bool, s=SETTING) -> float:
@@ -33,7 +34,7 @@ def forward_flops(memory: bool, s=SETTING) -> float:
   f += 2 * T * (U + reads) * s["ways"]                    # output layer
   if memory:
     N, M, H = s["slots"], s["width"], s["heads"]
-    f += 2 * T * U * H * (M + 1)                          # heads
+    f += 2 * T * U * H * (M + 1 + (M if s["write_vector"] == "add" else 0))   # heads
     f += T * 3 * 2 * H * N * M                            # write, cosine, read
   return float(f)
 
@@ -43,14 +44,14 @@ def run(algo: str, steps: int) -> dict:
   import optax
   from jaxmeta.algorithms.mann import mann
   from jaxmeta.tasks.sequences import sequence_task
-  from jaxmeta.train import TrainState, init_state, make_train_loop
+  from jaxmeta.train import init_state, make_train_loop
 
   s = SETTING
   rng = np.random.default_rng(0)
   images = (rng.random((s["classes"], s["examples"], s["image"], s["image"], 1)) > 0.8).astype(np.float32)
   task = sequence_task(images, s["ways"], s["length"])
   model = mann(task, memory=algo == "mann", units=s["units"], slots=s["slots"], width=s["width"],
-               heads=s["heads"], name=algo)
+               heads=s["heads"], write_vector=s["write_vector"], name=algo)
   opt = optax.adam(1e-3)
   state = init_state(jax.random.key(0), task, model, opt)
   loop = make_train_loop(task, model, opt, s["batch"], steps)
@@ -75,7 +76,12 @@ def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--algo", default="both", choices=("mann", "lstm", "both"))
   p.add_argument("--steps", type=int, default=20, help="batches per timed round")
+  p.add_argument("--batch", type=int, default=SETTING["batch"], help="episodes per batch")
+  p.add_argument("--write-vector", default="add", choices=("add", "key"),
+                 help="what a MANN head writes (mann-omniglot-5way: add)")
   args = p.parse_args(argv)
+  SETTING["batch"] = args.batch
+  SETTING["write_vector"] = args.write_vector
   for algo in (("mann", "lstm") if args.algo == "both" else (args.algo,)):
     r = run(algo, args.steps)
     print(f"{algo}: {r['ms_per_batch']:.1f} ms/batch of {SETTING['batch']} x {SETTING['length']} "

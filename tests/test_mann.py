@@ -1,6 +1,7 @@
 """MANN with LRUA memory and its LSTM baseline (Santoro et al. 2016): the memory against a
 hand-computed example, the sequence episodes, accuracy by instance, learning on real
 Omniglot, and bad input."""
+import functools
 import json
 
 import jax
@@ -50,6 +51,48 @@ def test_lrua_two_heads_write_to_the_two_least_used_but_zero_only_one():
   np.testing.assert_allclose(state.usage[0], 0.25 + float(jnp.sum(state.read_weights[:, 0])), atol=1e-6)
 
 
+def test_lrua_per_head_least_used_gives_each_head_its_own_slot():
+  keys = jnp.array([[1.0, 0.0], [0.0, 1.0]])
+  w_lu, least = mem.least_used(jnp.array([0.5, 0.1, 0.3]), 2, per_head=True)
+  np.testing.assert_array_equal(w_lu, [[0, 1, 0], [0, 0, 1]])     # head 0: slot 1, head 1: slot 2
+  np.testing.assert_array_equal(least, [0, 1, 0])
+  state, _, w_w = mem.lrua_step(_state(2), keys, jnp.array([-1e9, -1e9]), 0.5, per_head=True)
+  np.testing.assert_allclose(w_w, w_lu, atol=1e-6)
+  # slot 1 zeroed then written by head 0 alone; slot 2 keeps (5, 6) and gets head 1's key
+  np.testing.assert_allclose(state.memory, [[1, 2], [1, 0], [5, 7]], atol=1e-6)
+
+
+def test_lrua_add_vector_is_written_and_the_key_only_reads():
+  keys, adds = jnp.array([[1.0, 0.0]]), jnp.array([[0.0, 3.0]])
+  state, reads, _ = mem.lrua_step(_state(1), keys, jnp.array([-1e9]), 0.95, writes=adds)
+  # gate 0: everything to the least-used slot 1, zeroed first, then the ADD vector
+  np.testing.assert_allclose(state.memory, [[1, 2], [0, 3], [5, 6]], atol=1e-6)
+  cos = np.array([1 / np.hypot(1, 2), 0.0, 5 / np.hypot(5, 6)])   # the KEY addresses
+  w_r = np.exp(cos) / np.exp(cos).sum()
+  np.testing.assert_allclose(reads, [w_r @ np.array([[1, 2], [0, 3], [5, 6]])], atol=1e-5)
+
+
+def test_usage_carries_no_gradient_and_the_variants_change_the_head_layer():
+  key = jax.random.key(0)
+  p_key = mem.init_params(key, 16, 3, 3, units=8, slots=6, width=4, heads=2)
+  p_add = mem.init_params(key, 16, 3, 3, units=8, slots=6, width=4, heads=2, write_vector="add")
+  assert p_key["heads"]["w"].shape == (8, 2 * 5) and p_add["heads"]["w"].shape == (8, 2 * 9)
+  images, labels = jax.random.normal(key, (7, 4, 4)), jnp.eye(3)[jnp.arange(7) % 3]
+  for params in (p_key, p_add):
+    for slots in mem.LEAST_USED:
+      out = jax.jit(functools.partial(mem.apply, slots=6, width=4, heads=2,
+                                      least_used_slots=slots))(params, images, labels)
+      assert out.shape == (7, 3) and np.all(np.isfinite(out))
+  # the usage only ranks slots: its stop_gradient leaves the gradient of a step's read unchanged
+  state = mem.MemoryState(jnp.ones((3, 2)) * 0.1, jnp.array([0.2, 0.1, 0.3]), jnp.full((1, 3), 1 / 3))
+  f = jax.jit(lambda k: jnp.sum(mem.lrua_step(mem.lrua_step(state, k, jnp.array([0.3]), 0.9)[0],
+                                              k, jnp.array([0.3]), 0.9)[1]))
+  k0 = jnp.array([[0.3, -0.7]])
+  eps = 1e-3
+  fd = [(f(k0.at[0, i].add(eps)) - f(k0.at[0, i].add(-eps))) / (2 * eps) for i in range(2)]
+  np.testing.assert_allclose(jax.grad(f)(k0)[0], fd, rtol=1e-2, atol=1e-4)
+
+
 def test_cosine_is_defined_on_a_zero_row_and_gradients_are_finite():
   memory = jnp.array([[0.0, 0.0], [1.0, 0.0]])
   g = jax.grad(lambda m: jnp.sum(mem.cosine_similarity(jnp.array([[1.0, 1.0]]), m)))(memory)
@@ -91,6 +134,25 @@ def test_sequence_episode_label_offset_instances_and_rotation_per_class():
   assert turns_seen == {0, 1, 2, 3}
   unrotated = sequence_task(images, ways=3, length=12, rotation="none").sample(jax.random.key(0))
   assert all(any(np.array_equal(images[c, 0], x) for c in range(12)) for x in np.asarray(unrotated.images))
+
+
+def test_jitter_moves_and_turns_each_image_within_its_bounds():
+  from jaxmeta.tasks.sequences import jitter_images
+  x = jnp.zeros((64, 21, 21, 1)).at[:, 10, 16, 0].set(1.0)   # one ink dot, 6 px right of centre
+  np.testing.assert_array_equal(jitter_images(jax.random.key(0), x, 0.0, 0.0), x)
+  mass = lambda im: float(jnp.sum(im))
+  centre = lambda im: np.array([float(jnp.sum(im[..., 0] * jnp.arange(21)[:, None])),
+                                float(jnp.sum(im[..., 0] * jnp.arange(21)[None, :]))]) / mass(im)
+  turned = jitter_images(jax.random.key(1), x, 30.0, 0.0)     # rotation about the centre only
+  angles = []
+  for im in turned:
+    dy, dx = centre(im) - 10.0
+    assert abs(mass(im) - 1.0) < 0.05 and abs(np.hypot(dy, dx) - 6.0) < 0.3   # bilinear
+    angles.append(np.degrees(np.arctan2(-dy, dx)))
+  assert max(np.abs(angles)) <= 30.5 and np.ptp(angles) > 30         # within +-30, and spread
+  moved = jitter_images(jax.random.key(2), x, 0.0, 0.1)        # translation only: <= 2.1 px
+  shifts = np.array([centre(im) - [10.0, 16.0] for im in moved])
+  assert np.all(np.abs(shifts) <= 2.1 + 1e-4) and np.ptp(shifts[:, 0]) > 2
 
 
 def test_string_labels_are_distinct_per_class_and_offset():
@@ -191,3 +253,16 @@ def test_batch_gradient_is_the_mean_of_the_per_episode_gradients(memory=True, la
                grads, per_task)
   np.testing.assert_allclose(metrics["loss"], per_metrics["loss"].mean(), rtol=1e-5)
   assert np.isfinite(float(metrics["loss"]))
+
+
+@requires_omniglot
+def test_jitter_augments_training_episodes_only():
+  from jaxmeta.algorithms.mann import _episodes
+  from jaxmeta.config import from_preset
+  plain = from_preset("mann-omniglot-5way", data_dir=str(OMNIGLOT))
+  jittered = plain.replace(jitter_degrees=15.0, jitter_shift=0.1)
+  key = jax.random.key(3)
+  sample = lambda config, split, for_eval: _episodes(config, split, for_eval).sample(key).images
+  np.testing.assert_array_equal(sample(jittered, "test", True), sample(plain, "test", True))
+  np.testing.assert_array_equal(sample(jittered, "train", True), sample(plain, "train", True))
+  assert float(jnp.max(jnp.abs(sample(jittered, "train", False) - sample(plain, "train", False)))) > 0.5

@@ -30,6 +30,14 @@ INSTANCES = CurveAxis("instance", "at the k-th instance of a class in the episod
                       "(0: over the whole episode)")
 
 _MODEL = dict(group="model")
+
+
+def _degrees(name: str, value) -> float:
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 180:
+    raise ConfigError(name, f"must be a number of degrees in [0, 180], got {value!r}")
+  return float(value)
+
+
 OPTIONS = (
     opt.integer("episode_length", 50, "MANN/LSTM: steps per sequence episode (--ways classes, "
                 "each shown episode_length/ways times)", maximum=100_000),
@@ -37,6 +45,12 @@ OPTIONS = (
                "over --ways | string (--string-length characters over 5 letters; the paper's "
                "15-way setting)"),
     opt.integer("string_length", 5, "MANN/LSTM: characters of a string label", maximum=64),
+    opt.Option("jitter_degrees", 0.0, "MANN/LSTM: training images rotated by a random angle "
+               "in [-this, this] degrees, per image (the paper's augmentation; 0: none)", "float",
+               lambda name, v: _degrees(name, v), "a number of degrees in [0, 180]"),
+    opt.Option("jitter_shift", 0.0, "MANN/LSTM: training images translated by up to this "
+               "fraction of their side along each axis, per image (0: none)", "float",
+               checks.fraction, "a number in [0, 1)"),
     opt.integer("controller_units", 200, "MANN/LSTM: LSTM (controller) cells", maximum=65_536,
                 **_MODEL),
     opt.integer("memory_slots", 128, "MANN: memory rows N", maximum=1_000_000, **_MODEL),
@@ -46,8 +60,14 @@ OPTIONS = (
     opt.Option("usage_decay", 0.95, "MANN: gamma, the LRUA usage decay", "float", checks.fraction,
                "a number in [0, 1)", group="model"),
     opt.number("memory_init", 1e-6, "MANN: the constant the memory starts at", **_MODEL),
+    opt.choice("write_vector", "key", mem.WRITE_VECTORS, "MANN: what a head writes: key (the "
+               "paper's eq. 9, the read key itself) | add (a separate add vector, as in the NTM "
+               "and the public reimplementations)", **_MODEL),
+    opt.choice("least_used_slots", "shared", mem.LEAST_USED, "MANN: LRUA least-used weights: "
+               "shared (eq. 8: every head's w^lu marks the n least-used slots) | per-head "
+               "(head h gets the h-th least-used slot alone)", **_MODEL),
 )
-_SEQUENCE = OPTIONS[:4]
+_SEQUENCE = OPTIONS[:6]
 
 
 def _check_params(**sizes):
@@ -57,6 +77,7 @@ def _check_params(**sizes):
 
 def mann(task: TaskDistribution, *, memory: bool = True, units: int = 200, slots: int = 128,
          width: int = 40, heads: int = 4, gamma: float = 0.95, memory_init: float = 1e-6,
+         write_vector: str = "key", least_used_slots: str = "shared",
          name: str = "mann") -> Algorithm:
   """The MANN (``memory=True``) or its LSTM baseline on sequence episodes.
 
@@ -65,6 +86,10 @@ def mann(task: TaskDistribution, *, memory: bool = True, units: int = 200, slots
     memory: with the LRUA memory (MANN) or without (the LSTM baseline).
     units, slots, width, heads: controller cells, memory N x M, read heads.
     gamma: usage decay. memory_init: the memory's initial constant.
+    write_vector: ``"key"`` (eq. 9: a head writes its read key) or ``"add"`` (a separate
+      add vector per head, as in the NTM).
+    least_used_slots: ``"shared"`` (eq. 8) or ``"per-head"``
+      (:func:`jaxmeta.models.memory.least_used`).
 
   Returns:
     An :class:`~jaxmeta.types.Algorithm` whose ``evaluate(params, episode, k, key)`` is
@@ -86,8 +111,10 @@ def mann(task: TaskDistribution, *, memory: bool = True, units: int = 200, slots
                       f"(--memory-slots {slots})")
   gamma = checks.fraction("usage_decay", gamma)
   memory_init = checks.positive_number("memory_init", memory_init)
+  write_vector = checks.one_of("write_vector", write_vector, mem.WRITE_VECTORS)
+  least_used_slots = checks.one_of("least_used_slots", least_used_slots, mem.LEAST_USED)
   forward = functools.partial(mem.apply, slots=slots, width=width, heads=heads, gamma=gamma,
-                              memory_init=memory_init)
+                              memory_init=memory_init, least_used_slots=least_used_slots)
 
   def init(key, episode: SequenceEpisode):
     if not isinstance(episode, SequenceEpisode):
@@ -96,7 +123,8 @@ def mann(task: TaskDistribution, *, memory: bool = True, units: int = 200, slots
     for d in episode.images.shape[1:]:
       size *= d
     return mem.init_params(key, size, episode.label_input.shape[-1], task.output_size,
-                           units=units, slots=slots, width=width, heads=heads, memory=memory)
+                           units=units, slots=slots, width=width, heads=heads, memory=memory,
+                           write_vector=write_vector)
 
   def logits(params, episode):
     return forward(params, episode.images, episode.label_input)
@@ -144,15 +172,19 @@ def _episodes(config, split: str = "train", for_eval: bool = False) -> TaskDistr
     raise ConfigError("eval_steps", f"asks for instance {max(config.eval_steps)}, but "
                       f"{config.episode_length} steps over {config.ways} classes show a class "
                       f"at most {most} times")
-  build = lambda classes: sequence_task(
+  # The per-image jitter augments training episodes only; evaluation sees the images as drawn.
+  augment = split == "train" and not for_eval
+  build = lambda classes, augment=False: sequence_task(
       classes, config.ways, config.episode_length, labels=config.label_encoding,
       string_length=config.string_length,
-      rotation="per-class" if config.rotation == "per-task" else "none", name="omniglot")
+      rotation="per-class" if config.rotation == "per-task" else "none",
+      jitter_degrees=config.jitter_degrees if augment else 0.0,
+      jitter_shift=config.jitter_shift if augment else 0.0, name="omniglot")
   if split == "train" and not for_eval:   # the test split must serve evaluation: fail now
     test = omniglot_data.split_classes(config, "test", required=False)
     if test is not None:
       build(test)
-  return build(omniglot_data.split_classes(config, split))
+  return build(omniglot_data.split_classes(config, split), augment)
 
 
 def _build(memory: bool):
@@ -162,7 +194,8 @@ def _build(memory: bool):
       return mann(task, memory=False, units=config.controller_units, name="lstm")
     return mann(task, units=config.controller_units, slots=config.memory_slots,
                 width=config.memory_width, heads=config.read_heads, gamma=config.usage_decay,
-                memory_init=config.memory_init)
+                memory_init=config.memory_init, write_vector=config.write_vector,
+                least_used_slots=config.least_used_slots)
   return build
 
 

@@ -32,6 +32,20 @@ reference text (meta-learning.md, "基于模型" / "用于元学习的寻址机�
 * Output: ``o_t = [h_t, r_t] W_out + b`` (the output layer reads the controller and the
   reads); computed after the scan for all steps as one matmul.
 
+Two readings of the paper are options (``write_vector``, ``least_used_slots``), the paper's
+text being the default:
+
+* ``write_vector="key"``: eq. 9 writes the read key ``k_t``, so one vector must both store
+  this step's binding and query for this step's image. ``"add"``: each head also emits an
+  add vector ``a_t = tanh(h_t W_a)`` that is written instead (the NTM's add vector; the
+  public reimplementations of the MANN write one), the key only addresses the reads.
+* ``least_used_slots="shared"``: eq. 8 as written, every head's ``w^lu`` marks the same
+  ``n`` least-used slots, so the heads' writes are summed into the same slots.
+  ``"per-head"``: head ``h`` gets the ``h``-th least-used slot alone, so the ``n`` heads
+  write ``n`` distinct slots (the reading of the public reimplementations).
+
+Their effect on learning is measured in benchmarks/RESULTS.md (issue 11).
+
 The memory starts at a small constant (``memory_init``, 1e-6) so that every cosine is
 defined; usage, read weights and reads start at zero (so the first writes go to the ``n``
 least-used slots, the lowest indices on ties).
@@ -66,13 +80,24 @@ def initial_memory(slots: int, width: int, heads: int, init: float = 1e-6) -> Me
                      jnp.zeros((heads, slots), jnp.float32))
 
 
-def least_used(usage: jax.Array, n: int):
-  """``(w^lu [N], the least-used slot one-hot [N])``: ones at the ``n`` slots of smallest
-  usage (eq. 8), and the single smallest (ties: the lowest index)."""
+LEAST_USED = ("shared", "per-head")
+WRITE_VECTORS = ("key", "add")
+
+
+def least_used(usage: jax.Array, n: int, per_head: bool = False):
+  """``(w^lu, the least-used slot one-hot [N])``.
+
+  ``per_head=False`` (eq. 8 as written): ``w^lu [N]`` has ones at the ``n`` slots of
+  smallest usage, the same for every head. ``per_head=True``: ``w^lu [n, N]``, head ``h``
+  gets the ``h``-th least-used slot alone, so the heads' writes land in distinct slots
+  instead of being summed into the same ``n`` (the reading of Santoro et al.'s public
+  reimplementations). Ties: the lowest index first.
+  """
   _, idx = jax.lax.top_k(-usage, n)                            # idx[0]: the least used
   slots = usage.shape[-1]
-  w_lu = jnp.sum(jax.nn.one_hot(idx, slots, dtype=usage.dtype), axis=0)
-  return w_lu, jax.nn.one_hot(idx[0], slots, dtype=usage.dtype)
+  one_hots = jax.nn.one_hot(idx, slots, dtype=usage.dtype)     # [n, N]
+  w_lu = one_hots if per_head else jnp.sum(one_hots, axis=0)
+  return w_lu, one_hots[0]
 
 
 def cosine_similarity(keys: jax.Array, memory: jax.Array, eps: float = COSINE_EPS) -> jax.Array:
@@ -81,7 +106,8 @@ def cosine_similarity(keys: jax.Array, memory: jax.Array, eps: float = COSINE_EP
   return (keys @ memory.T) / (norm(keys)[:, None] * norm(memory)[None, :] + eps)
 
 
-def lrua_step(state: MemoryState, keys: jax.Array, alpha: jax.Array, gamma: float):
+def lrua_step(state: MemoryState, keys: jax.Array, alpha: jax.Array, gamma: float,
+              writes: jax.Array | None = None, per_head: bool = False):
   """One LRUA write-then-read (steps 1-6 of the module docstring) for one episode.
 
   Args:
@@ -89,19 +115,23 @@ def lrua_step(state: MemoryState, keys: jax.Array, alpha: jax.Array, gamma: floa
     keys: ``[heads, M]``, ``k_t`` of each head.
     alpha: ``[heads]``, the write-gate logits.
     gamma: the usage decay.
+    writes: ``[heads, M]``, the vectors written; ``None``: the keys (eq. 9 as written).
+    per_head: each head's least-used weights pick its own slot (:func:`least_used`).
 
   Returns:
     ``(new state, reads [heads, M], write weights [heads, N])``.
   """
   heads = keys.shape[0]
-  w_lu, least = least_used(state.usage, heads)                         # 1.
+  w_lu, least = least_used(state.usage, heads, per_head)               # 1.
   gate = jax.nn.sigmoid(alpha)[:, None]
-  w_w = gate * state.read_weights + (1.0 - gate) * w_lu[None, :]       # 2.
+  w_w = gate * state.read_weights + (1.0 - gate) * w_lu                # 2.
   memory = state.memory * (1.0 - least)[:, None]                       # 3.
-  memory = memory + w_w.T @ keys                                       # 4.
+  memory = memory + w_w.T @ (keys if writes is None else writes)       # 4.
   w_r = jax.nn.softmax(cosine_similarity(keys, memory), axis=-1)       # 5.
   reads = w_r @ memory
-  usage = gamma * state.usage + jnp.sum(w_r, 0) + jnp.sum(w_w, 0)      # 6.
+  # 6. The usage only ranks the slots (steps 1 and 3 take indices from it), so no gradient
+  # flows through it: stop_gradient spares the backward pass a zero cotangent, same result.
+  usage = gamma * state.usage + jax.lax.stop_gradient(jnp.sum(w_r, 0) + jnp.sum(w_w, 0))
   return MemoryState(memory, usage, w_r), reads, w_w
 
 
@@ -111,10 +141,11 @@ def _dense(key, fan_in: int, fan_out: int):
 
 def init_params(key: jax.Array, input_size: int, label_size: int, output_size: int, *,
                 units: int = 200, slots: int = 128, width: int = 40, heads: int = 4,
-                memory: bool = True) -> dict:
+                memory: bool = True, write_vector: str = "key") -> dict:
   """Parameters of the MANN (``memory=True``) or of the LSTM baseline.
 
-  Weights ~ N(0, 1/fan_in); biases 0 except the LSTM forget gate's, 1.
+  Weights ~ N(0, 1/fan_in); biases 0 except the LSTM forget gate's, 1. With
+  ``write_vector="add"`` each head also emits an add vector (``width`` more outputs).
   """
   del slots  # the memory has no parameters
   k = jax.random.split(key, 4)
@@ -124,8 +155,9 @@ def init_params(key: jax.Array, input_size: int, label_size: int, output_size: i
                      "w_rec": _dense(k[1], reads + units, 4 * units), "b": bias},
             "out": {"w": _dense(k[2], units + reads, output_size), "b": jnp.zeros((output_size,))}}
   if memory:
-    params["heads"] = {"w": _dense(k[3], units, heads * (width + 1)),
-                       "b": jnp.zeros((heads * (width + 1),))}
+    per_head = width + 1 + (width if write_vector == "add" else 0)
+    params["heads"] = {"w": _dense(k[3], units, heads * per_head),
+                       "b": jnp.zeros((heads * per_head,))}
   return params
 
 
@@ -136,9 +168,12 @@ def _lstm_cell(z: jax.Array, c: jax.Array):
 
 
 def apply(params: dict, images: jax.Array, label_input: jax.Array, *, slots: int = 128,
-          width: int = 40, heads: int = 4, gamma: float = 0.95, memory_init: float = 1e-6) -> jax.Array:
+          width: int = 40, heads: int = 4, gamma: float = 0.95, memory_init: float = 1e-6,
+          least_used_slots: str = "shared") -> jax.Array:
   """Logits ``[T, output_size]`` of one episode (``images [T, ...]``, ``label_input
-  [T, label_size]``); the MANN if ``params`` has ``"heads"``, else the LSTM baseline."""
+  [T, label_size]``); the MANN if ``params`` has ``"heads"``, else the LSTM baseline.
+  The write vector (key or a separate add vector) is read off the head layer's width;
+  ``least_used_slots`` is ``"shared"`` (eq. 8) or ``"per-head"`` (:func:`least_used`)."""
   lstm = params["lstm"]
   units = lstm["w_rec"].shape[-1] // 4
   steps = images.shape[0]
@@ -154,13 +189,16 @@ def apply(params: dict, images: jax.Array, label_input: jax.Array, *, slots: int
     return hs @ params["out"]["w"] + params["out"]["b"]
 
   w_head, b_head = params["heads"]["w"], params["heads"]["b"]
+  per_head_outputs = w_head.shape[-1] // heads
+  add = per_head_outputs == 2 * width + 1
 
   def step(carry, pre_t):
     h, c, reads, state = carry
     h, c = _lstm_cell(pre_t + jnp.concatenate([reads, h]) @ lstm["w_rec"], c)
-    out = (h @ w_head + b_head).reshape(heads, width + 1)
+    out = (h @ w_head + b_head).reshape(heads, per_head_outputs)
     keys, alpha = jnp.tanh(out[:, :width]), out[:, width]
-    state, r, _ = lrua_step(state, keys, alpha, gamma)
+    writes = jnp.tanh(out[:, width + 1:]) if add else None
+    state, r, _ = lrua_step(state, keys, alpha, gamma, writes, least_used_slots == "per-head")
     reads = r.reshape(-1)
     return (h, c, reads, state), jnp.concatenate([h, reads])
 

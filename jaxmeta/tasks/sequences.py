@@ -89,8 +89,39 @@ def instance_numbers(classes: jax.Array, ways: int) -> jax.Array:
   return jnp.sum(jnp.cumsum(onehot, axis=0) * onehot, axis=-1)
 
 
+def jitter_images(key: jax.Array, x: jax.Array, degrees: float, shift: float) -> jax.Array:
+  """Each image of ``x [T, H, W, ch]`` rotated by a random angle in ``[-degrees, degrees]``
+  about its centre and translated by up to ``shift`` of its side along each axis (uniform,
+  bilinear, zeros, i.e. no ink, outside), drawn per image.
+
+  Santoro et al. 2016 (sec. 4.1) reduce overfitting this way, by randomly translating and
+  rotating the character images, besides the rotations by multiples of 90 degrees that
+  make new classes.
+  """
+  steps, height, width = x.shape[:3]
+  k_angle, k_shift = jax.random.split(key)
+  angle = jnp.deg2rad(degrees) * jax.random.uniform(k_angle, (steps,), minval=-1.0, maxval=1.0)
+  offset = shift * jnp.array([height, width]) * jax.random.uniform(
+      k_shift, (steps, 2), minval=-1.0, maxval=1.0)
+  cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+  yy, xx = jnp.meshgrid(jnp.arange(height, dtype=jnp.float32),
+                        jnp.arange(width, dtype=jnp.float32), indexing="ij")
+
+  def one(image, a, o):
+    # the output pixel p shows the input at R(-a) (p - centre - offset) + centre
+    y, xr = yy - cy - o[0], xx - cx - o[1]
+    cos, sin = jnp.cos(a), jnp.sin(a)
+    coords = [cos * y + sin * xr + cy, -sin * y + cos * xr + cx]
+    sample = lambda channel: jax.scipy.ndimage.map_coordinates(channel, coords, order=1,
+                                                                mode="constant", cval=0.0)
+    return jax.vmap(sample, in_axes=-1, out_axes=-1)(image)
+
+  return jax.vmap(one)(x, angle, offset)
+
+
 def sequence_task(classes, ways: int, length: int, *, labels: str = "one-hot",
                   string_length: int = 5, rotation: str = "per-class",
+                  jitter_degrees: float = 0.0, jitter_shift: float = 0.0,
                   name: str = "omniglot-sequences") -> TaskDistribution:
   """A distribution over sequence episodes (see the module docstring).
 
@@ -102,6 +133,8 @@ def sequence_task(classes, ways: int, length: int, *, labels: str = "one-hot",
     labels: ``"one-hot"`` or ``"string"``.
     string_length: characters of a string label.
     rotation: ``"per-class"`` or ``"none"``.
+    jitter_degrees, jitter_shift: per-image random rotation (degrees) and translation
+      (fraction of the side) of :func:`jitter_images`; 0 for none (evaluation episodes).
     name: the task's name.
 
   Returns:
@@ -125,6 +158,12 @@ def sequence_task(classes, ways: int, length: int, *, labels: str = "one-hot",
   check_episode_length(ways, length)
   check_label_encoding(ways, labels, string_length)
   checks.one_of("rotation", rotation, SEQUENCE_ROTATIONS)
+  if not 0 <= jitter_degrees <= 180:
+    raise ConfigError("jitter_degrees", f"must be in [0, 180] degrees, got {jitter_degrees}")
+  if not 0 <= jitter_shift < 1:
+    raise ConfigError("jitter_shift", f"must be a fraction of the image side in [0, 1), got "
+                      f"{jitter_shift}")
+  jitter = jitter_degrees > 0 or jitter_shift > 0
   images, counts, alphabet_ids = _arrays(classes)
   check_ways_fit((images, counts, alphabet_ids), ways)
   shown = max_instances(ways, length)
@@ -145,6 +184,7 @@ def sequence_task(classes, ways: int, length: int, *, labels: str = "one-hot",
 
   def sample(key: jax.Array) -> SequenceEpisode:
     k_cls, k_lab, k_perm, k_ex, k_rot = jax.random.split(key, 5)
+    k_jit = jax.random.fold_in(key, 1)   # a sixth stream: the five above keep their values
     _, chosen = jax.lax.top_k(jax.random.uniform(k_cls, (num_classes,)), ways)    # [C]
     # Distinct examples per class: the first `shown` of a random order of its valid slots.
     ex_scores = jax.random.uniform(k_ex, (ways, max_examples))
@@ -160,6 +200,8 @@ def sequence_task(classes, ways: int, length: int, *, labels: str = "one-hot",
       turns = jax.random.randint(k_rot, (ways,), 0, 4)[cls]                       # [T]
       rotated = jnp.stack([jnp.rot90(x, r, axes=(1, 2)) for r in range(4)])       # [4, T, ...]
       x = rotated[turns, jnp.arange(length)]
+    if jitter:
+      x = jitter_images(k_jit, x, jitter_degrees, jitter_shift)
     if labels == "one-hot":
       label_of_class = jax.random.permutation(k_lab, ways).astype(jnp.int32)      # [C]
       targets = label_of_class[cls]
