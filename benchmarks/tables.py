@@ -271,13 +271,14 @@ MODEL_BASED = Table(
         Row("mann", "MANN (LRUA memory)", "mann", "5 classes, one-hot labels, 50-step episodes",
             paper="82.8 / 98.1", paper_source="Santoro et al. 2016, Table 1",
             protocol="Adam 1e-3 (paper: RMSProp 1e-4); each head writes a separate add vector "
-                     "(paper's eq. 9: the key; ablation in RESULTS.md)",
-            budget="40000 batches of 16, ~45 min (paper: ~100000 episodes)",
+                     "(paper's eq. 9: the key; ablation in RESULTS.md); images jittered by up "
+                     "to 15 degrees and 10 % of their side (values not published)",
+            budget="30000 batches of 16, ~35 min (paper: ~100000 episodes)",
             preset="mann-omniglot-5way"),
         Row("lstm", "LSTM baseline", "lstm", "5 classes, one-hot labels, 50-step episodes",
             paper="49.5 / 62.5", paper_source="Santoro et al. 2016, Table 1",
-            protocol="Adam 1e-3 (paper: RMSProp 1e-4)",
-            budget="40000 batches of 16", preset="lstm-omniglot-5way"),
+            protocol="Adam 1e-3 (paper: RMSProp 1e-4); images jittered as the MANN's",
+            budget="30000 batches of 16", preset="lstm-omniglot-5way"),
         Row("metanet-5w1s", "MetaNet", "metanet", "5-way 1-shot",
             paper="98.95", paper_source="Munkhdalai & Yu 2017, Table 1",
             protocol="the authors' code's N-way cross-entropy as representation loss",
