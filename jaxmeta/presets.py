@@ -929,10 +929,10 @@ _ENTRIES = (
     # characters, not the paper's 1200), Adam 1e-3 (the paper: RMSProp 1e-4, decay 0.95,
     # momentum 0.9), 30000 batches (the paper: 100 000 episodes). Each training image is
     # rotated by up to 15 degrees and shifted by up to 10 % of its side (the paper's random
-    # translations and rotations against overfitting; values not published). mann-omniglot-5way writes
-    # a separate add vector (--write-vector add, as the NTM and the public reimplementations
-    # do): with eq. 9's key as the written vector the MANN sits on the chance plateau for
-    # ~5000 batches and stays below the LSTM; the ablation is in benchmarks/RESULTS.md.
+    # translations and rotations against overfitting; values not published). The MANN
+    # presets write a separate add vector (--write-vector add, as the NTM and the public
+    # reimplementations do): with eq. 9's key as the written vector the MANN sits on the
+    # chance plateau for ~5000 batches and stays below the LSTM (RESULTS.md: the ablation).
     Preset(
         name="mann-omniglot-5way",
         paper="Santoro et al. 2016, Meta-Learning with Memory-Augmented Neural Networks",

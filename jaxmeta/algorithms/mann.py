@@ -47,7 +47,7 @@ OPTIONS = (
     opt.integer("string_length", 5, "MANN/LSTM: characters of a string label", maximum=64),
     opt.Option("jitter_degrees", 0.0, "MANN/LSTM: training images rotated by a random angle "
                "in [-this, this] degrees, per image (the paper's augmentation; 0: none)", "float",
-               lambda name, v: _degrees(name, v), "a number of degrees in [0, 180]"),
+               _degrees, "a number of degrees in [0, 180]"),
     opt.Option("jitter_shift", 0.0, "MANN/LSTM: training images translated by up to this "
                "fraction of their side along each axis, per image (0: none)", "float",
                checks.fraction, "a number in [0, 1)"),
