@@ -68,6 +68,23 @@ def positive_number(name: str, value) -> float:
   return float(value)
 
 
+def degrees(name: str, value) -> float:
+  """An angle in ``[0, 180]`` degrees (the bound of a random rotation).
+
+  Example:
+    >>> degrees("jitter_degrees", 15)
+    15.0
+    >>> degrees("jitter_degrees", 200)
+    Traceback (most recent call last):
+    ...
+    jaxmeta.errors.ConfigError: jitter_degrees: must be a number of degrees in [0, 180], got 200
+  """
+  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+      or not 0 <= value <= 180:
+    raise ConfigError(name, f"must be a number of degrees in [0, 180], got {value!r}")
+  return float(value)
+
+
 def fraction(name: str, value) -> float:
   """A number in ``[0, 1)`` (an exponential decay rate such as Adam's beta1).
 

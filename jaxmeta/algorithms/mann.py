@@ -31,13 +31,6 @@ INSTANCES = CurveAxis("instance", "at the k-th instance of a class in the episod
 
 _MODEL = dict(group="model")
 
-
-def _degrees(name: str, value) -> float:
-  if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 180:
-    raise ConfigError(name, f"must be a number of degrees in [0, 180], got {value!r}")
-  return float(value)
-
-
 OPTIONS = (
     opt.integer("episode_length", 50, "MANN/LSTM: steps per sequence episode (--ways classes, "
                 "each shown episode_length/ways times)", maximum=100_000),
@@ -47,7 +40,7 @@ OPTIONS = (
     opt.integer("string_length", 5, "MANN/LSTM: characters of a string label", maximum=64),
     opt.Option("jitter_degrees", 0.0, "MANN/LSTM: training images rotated by a random angle "
                "in [-this, this] degrees, per image (the paper's augmentation; 0: none)", "float",
-               _degrees, "a number of degrees in [0, 180]"),
+               checks.degrees, "a number of degrees in [0, 180]"),
     opt.Option("jitter_shift", 0.0, "MANN/LSTM: training images translated by up to this "
                "fraction of their side along each axis, per image (0: none)", "float",
                checks.fraction, "a number in [0, 1)"),
@@ -174,12 +167,12 @@ def _episodes(config, split: str = "train", for_eval: bool = False) -> TaskDistr
                       f"at most {most} times")
   # The per-image jitter augments training episodes only; evaluation sees the images as drawn.
   augment = split == "train" and not for_eval
-  build = lambda classes, augment=False: sequence_task(
+  build = lambda classes, jitter=False: sequence_task(
       classes, config.ways, config.episode_length, labels=config.label_encoding,
       string_length=config.string_length,
       rotation="per-class" if config.rotation == "per-task" else "none",
-      jitter_degrees=config.jitter_degrees if augment else 0.0,
-      jitter_shift=config.jitter_shift if augment else 0.0, name="omniglot")
+      jitter_degrees=config.jitter_degrees if jitter else 0.0,
+      jitter_shift=config.jitter_shift if jitter else 0.0, name="omniglot")
   if split == "train" and not for_eval:   # the test split must serve evaluation: fail now
     test = omniglot_data.split_classes(config, "test", required=False)
     if test is not None:

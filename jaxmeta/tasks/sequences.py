@@ -158,11 +158,8 @@ def sequence_task(classes, ways: int, length: int, *, labels: str = "one-hot",
   check_episode_length(ways, length)
   check_label_encoding(ways, labels, string_length)
   checks.one_of("rotation", rotation, SEQUENCE_ROTATIONS)
-  if not 0 <= jitter_degrees <= 180:
-    raise ConfigError("jitter_degrees", f"must be in [0, 180] degrees, got {jitter_degrees}")
-  if not 0 <= jitter_shift < 1:
-    raise ConfigError("jitter_shift", f"must be a fraction of the image side in [0, 1), got "
-                      f"{jitter_shift}")
+  jitter_degrees = checks.degrees("jitter_degrees", jitter_degrees)
+  jitter_shift = checks.fraction("jitter_shift", jitter_shift)
   jitter = jitter_degrees > 0 or jitter_shift > 0
   images, counts, alphabet_ids = _arrays(classes)
   check_ways_fit((images, counts, alphabet_ids), ways)
